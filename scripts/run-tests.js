@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Runs every test file under dist/test with Node's test runner, against one
+// private ActiveMQ broker started for the whole run. Test files read the
+// broker's ports and users from RESILIENT_TEST_BROKER (JSON).
+"use strict";
+const { spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const root = path.resolve(__dirname, "..");
+
+function findTestFiles(dir) {
+    if (!fs.existsSync(dir)) {
+        return [];
+    }
+    const files = [];
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+            files.push(...findTestFiles(full));
+        } else if (entry.name.endsWith(".test.js")) {
+            files.push(full);
+        }
+    }
+    return files.sort();
+}
+
+async function main() {
+    const filter = process.argv.slice(2);
+    let files = findTestFiles(path.join(root, "dist", "test"));
+    if (filter.length > 0) {
+        files = files.filter((file) => filter.some((part) => file.includes(part)));
+    }
+    if (files.length === 0) {
+        console.error("No test files found under dist/test. Run `npm run build` first.");
+        process.exit(1);
+    }
+
+    const { startBroker } = require(path.join(root, "dist", "scripts", "broker.js"));
+    const broker = await startBroker({ dataDir: path.join(root, ".broker", "test-run") });
+    let status = 1;
+    try {
+        const result = spawnSync(
+            process.execPath,
+            ["--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+            {
+                stdio: "inherit",
+                env: { ...process.env, RESILIENT_TEST_BROKER: JSON.stringify(broker.describe()) },
+            },
+        );
+        status = result.status === null ? 1 : result.status;
+    } finally {
+        await broker.stop();
+    }
+    process.exit(status);
+}
+
+main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+});
