@@ -56,12 +56,18 @@ export = function register(RED: NodeAPI): void {
 
         node.on("close", (removed: boolean, done: () => void) => {
             closed = true;
-            consumer?.unlisten(node.id);
             platform.deregister(node);
             if (removed) {
                 node.status({});
             }
-            done();
+            const stopping = consumer ? consumer.unlisten(node.id) : Promise.resolve();
+            stopping.then(
+                () => done(),
+                (error: Error) => {
+                    node.warn(error.message);
+                    done();
+                },
+            );
         });
 
         function start(current: ActionConsumer): void {

@@ -49,7 +49,7 @@ export = function register(RED: NodeAPI): void {
                 done();
                 return;
             }
-            closing.close(3000).then(
+            closing.close(2000, 3000).then(
                 () => done(),
                 (error: Error) => {
                     node.warn(error.message);

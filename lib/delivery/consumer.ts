@@ -126,10 +126,15 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
         this.connection.start();
     }
 
-    /** Stops consuming a destination; messages in flight are redelivered by the broker later. */
-    public unlisten(id: string): void {
+    /**
+     * Stops consuming a destination. Final replies on their way get `drainMs`
+     * to be confirmed and ACKed first; messages still in flight are
+     * redelivered by the broker later.
+     */
+    public async unlisten(id: string, drainMs = 2000): Promise<void> {
         this.destinations.delete(id);
-        this.connection.unsubscribe(id);
+        await this.tracker.drain(drainMs, id);
+        await this.connection.unsubscribe(id, drainMs);
     }
 
     /** Sends a reply for an invocation in flight; see `DeliveryTracker.reply`. */
@@ -142,11 +147,16 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
         return this.tracker.isInFlight(messageId);
     }
 
-    /** Closes the connection within `timeoutMs`; unACKed messages are redelivered later. */
-    public async close(timeoutMs = 3000): Promise<void> {
+    /**
+     * Closes the connection within about `drainMs + closeMs`: final replies on
+     * their way get `drainMs` to be confirmed and ACKed, then the connection
+     * closes. Messages still not ACKed are redelivered by the broker later.
+     */
+    public async close(drainMs = 2000, closeMs = 3000): Promise<void> {
         this.destinations.clear();
+        await this.tracker.drain(drainMs);
         this.tracker.dispose();
-        await this.connection.close(timeoutMs);
+        await this.connection.close(closeMs);
     }
 
     private handleMessage(listener: DestinationListener, delivery: DeliverySettings, message: IMessage): void {

@@ -112,6 +112,8 @@ interface Finished {
 export class DeliveryTracker {
     private readonly inFlight = new Map<string, InFlight>();
     private readonly finished = new Map<string, Finished>();
+    /** Re-answers and error replies on their way, which have no in-flight entry. */
+    private readonly sideDeliveries = new Set<Promise<unknown>>();
     private readonly finishedTtlMs: number;
     private readonly finishedLimit: number;
     private readonly replyTimeoutMs: number;
@@ -250,6 +252,31 @@ export class DeliveryTracker {
         await this.deliverFinal(entry);
     }
 
+    /**
+     * Waits up to `timeoutMs` for final replies already on their way to get
+     * their RECEIPT and ACK, so that a clean shutdown does not make the broker
+     * redeliver invocations that are finished. With a `subscriptionId`, waits
+     * only for that subscription's final replies (plus every error reply and
+     * re-answer, which are short).
+     */
+    public async drain(timeoutMs: number, subscriptionId?: string): Promise<void> {
+        const deliveries = [...this.inFlight.values()]
+            .filter((entry) => subscriptionId === undefined || entry.settings.subscriptionId === subscriptionId)
+            .map((entry) => entry.delivering as Promise<unknown> | undefined)
+            .concat([...this.sideDeliveries])
+            .filter((delivering): delivering is Promise<unknown> => delivering !== undefined)
+            .map((delivering) => delivering.catch(() => undefined));
+        if (deliveries.length === 0) {
+            return;
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, timeoutMs);
+        });
+        await Promise.race([Promise.all(deliveries), expired]);
+        clearTimeout(timer);
+    }
+
     /** Stops timers and forgets messages in flight; the broker redelivers those after the connection closes. */
     public dispose(): void {
         this.disposed = true;
@@ -284,6 +311,7 @@ export class DeliveryTracker {
     private reanswer(settings: DeliverySettings, messageId: string, ackId: string, done: Finished): void {
         const generation = this.transport.generation;
         const send = done.finalReply ? this.transport.send(done.finalReply) : Promise.resolve();
+        this.trackSide(send);
         send.then(
             () => {
                 if (this.transport.generation === generation) {
@@ -314,7 +342,7 @@ export class DeliveryTracker {
         });
         const generation = this.transport.generation;
         this.remember(messageId, reply);
-        return this.transport.send(reply).then(
+        return this.trackSide(this.transport.send(reply)).then(
             () => {
                 if (this.transport.generation === generation) {
                     this.transport.ack(frame.ackId, settings.subscriptionId);
@@ -327,6 +355,13 @@ export class DeliveryTracker {
                 return false;
             },
         );
+    }
+
+    private trackSide<T>(promise: Promise<T>): Promise<T> {
+        this.sideDeliveries.add(promise);
+        const forget = () => this.sideDeliveries.delete(promise);
+        promise.then(forget, forget);
+        return promise;
     }
 
     private async sendInterim(entry: InFlight, frame: OutboundFrame): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type * as tls from "node:tls";
 import { Client, Versions, type IFrame, type IMessage, type StompSubscription } from "@stomp/stompjs";
@@ -73,8 +74,11 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     private readonly subscriptions = new Map<string, SubscriptionSpec>();
     private readonly active = new Map<string, StompSubscription>();
     private readonly pendingReceipts = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+    private readonly pendingAcks = new Map<string, { subscriptionId: string; confirmed: Promise<void>; settle: () => void }>();
     private connectionWaiters: Array<{ resolve: () => void; reject: (error: Error) => void; timer: NodeJS.Timeout }> = [];
     private receiptCounter = 0;
+    /** Keeps receipt ids unique across connections, which makes broker logs and captures unambiguous. */
+    private readonly receiptPrefix = randomBytes(4).toString("hex");
     private attempts = 0;
     private backoffTimer: NodeJS.Timeout | undefined;
     private backoffWake: (() => void) | undefined;
@@ -152,9 +156,25 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
         }
     }
 
-    /** Removes a subscription; unACKed messages go back to the broker for redelivery. */
-    public unsubscribe(id: string): void {
+    /**
+     * Removes a subscription; unACKed messages go back to the broker for
+     * redelivery. Waits up to `timeoutMs` for the RECEIPTs of ACKs already
+     * sent on it, because ActiveMQ 5.17 redelivers a message whose ACK it
+     * received just before the UNSUBSCRIBE.
+     */
+    public async unsubscribe(id: string, timeoutMs = 2000): Promise<void> {
         this.subscriptions.delete(id);
+        const pending = [...this.pendingAcks.values()].filter((entry) => entry.subscriptionId === id).map((entry) => entry.confirmed);
+        if (pending.length > 0) {
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([
+                Promise.all(pending),
+                new Promise<void>((resolve) => {
+                    timer = setTimeout(resolve, timeoutMs);
+                }),
+            ]);
+            clearTimeout(timer);
+        }
         const active = this.active.get(id);
         this.active.delete(id);
         if (active && this.connected) {
@@ -167,7 +187,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
             throw new Error(`Not connected to the broker at ${this.address}.`);
         }
         this.receiptCounter += 1;
-        const receipt = `send-${this.generationValue}-${this.receiptCounter}`;
+        const receipt = `send-${this.receiptPrefix}-${this.generationValue}-${this.receiptCounter}`;
         const confirmed = new Promise<void>((resolve, reject) => {
             this.pendingReceipts.set(receipt, { resolve, reject });
         });
@@ -186,10 +206,23 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
         return confirmed;
     }
 
+    /** Sends an ACK with a receipt; `unsubscribe` waits for such receipts. */
     public ack(ackId: string, subscriptionId: string): void {
-        if (this.connected) {
-            this.client.ack(ackId, subscriptionId);
+        if (!this.connected) {
+            return;
         }
+        this.receiptCounter += 1;
+        const receipt = `ack-${this.receiptPrefix}-${this.generationValue}-${this.receiptCounter}`;
+        let settle: () => void = () => undefined;
+        const confirmed = new Promise<void>((resolve) => {
+            settle = resolve;
+        });
+        this.pendingAcks.set(receipt, { subscriptionId, confirmed, settle });
+        this.client.watchForReceipt(receipt, () => {
+            this.pendingAcks.delete(receipt);
+            settle();
+        });
+        this.client.ack(ackId, subscriptionId, { receipt });
     }
 
     public waitForConnection(timeoutMs: number): Promise<void> {
@@ -287,7 +320,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     }
 
     private sendSubscribe(spec: SubscriptionSpec): void {
-        const receipt = `subscribe-${spec.id}-${this.generationValue}`;
+        const receipt = `subscribe-${spec.id}-${this.receiptPrefix}-${this.generationValue}`;
         this.client.watchForReceipt(receipt, () => spec.onSubscribed());
         const subscription = this.client.subscribe(
             spec.destination,
@@ -337,6 +370,11 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     }
 
     private rejectPendingReceipts(error: Error): void {
+        // An ACK whose RECEIPT never came is void with its connection; the broker redelivers the message.
+        for (const entry of this.pendingAcks.values()) {
+            entry.settle();
+        }
+        this.pendingAcks.clear();
         const pending = [...this.pendingReceipts.values()];
         this.pendingReceipts.clear();
         for (const entry of pending) {
