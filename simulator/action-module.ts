@@ -56,6 +56,7 @@ export class ActionModuleLink {
     private readonly inFlight = new Map<string, QueuedSend>();
     private receiptCounter = 0;
     private failedAttempts = 0;
+    private wasConnected = false;
     private stopped = false;
     private connectedWaiters: Array<() => void> = [];
 
@@ -134,12 +135,10 @@ export class ActionModuleLink {
     }
 
     private handleConnect(): void {
-        if (this.failedAttempts > 0) {
-            this.options.logger.info(`Connected to the broker at ${this.brokerName} after ${this.failedAttempts} failed attempts.`);
-        } else {
-            this.options.logger.info(`Connected to the broker at ${this.brokerName}.`);
-        }
+        const retries = this.failedAttempts > 0 ? ` after ${this.failedAttempts} failed attempts` : "";
+        this.options.logger.info(`Connected to the broker at ${this.brokerName}${retries}.`);
         this.failedAttempts = 0;
+        this.wasConnected = true;
         for (const queue of this.options.replyQueues()) {
             this.client.subscribe(queue, (message) => this.handleReply(message), {
                 ack: "client-individual",
@@ -185,9 +184,14 @@ export class ActionModuleLink {
         if (this.stopped) {
             return;
         }
+        if (this.wasConnected) {
+            this.wasConnected = false;
+            this.options.logger.warn(`Lost the connection to the broker at ${this.brokerName}; reconnecting.`);
+            return;
+        }
         this.failedAttempts += 1;
         if (this.failedAttempts === 1 || this.failedAttempts % 30 === 0) {
-            this.options.logger.warn(`Not connected to the broker at ${this.brokerName} (attempt ${this.failedAttempts}); retrying.`);
+            this.options.logger.warn(`Connecting to the broker at ${this.brokerName} failed (attempt ${this.failedAttempts}); retrying.`);
         }
     }
 

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import type { Invocation } from "./invocations";
+import type { RestCredentials } from "./rest/auth";
 import { Simulator } from "./simulator";
 
 const DEFAULT_HTTP_PORT = 8480;
@@ -19,6 +20,7 @@ const USAGE = `Usage:
   cli.js serve --stomp-port N --login USER (--passcode-env VAR | --passcode-file FILE)
                [--broker-host 127.0.0.1] [--ca FILE] [--http-host 127.0.0.1] [--http-port ${DEFAULT_HTTP_PORT}]
                [--tls-cert FILE --tls-key FILE] [--ack-timeout SECONDS]
+               [--credentials FILE] [--session-timeout SECONDS]
   cli.js fire-rule RULE_ID --incident ID [--object ID] [--property NAME=VALUE]... [--url URL]
   cli.js fire-function NAME [--input NAME=VALUE]... [--url URL]
   cli.js status [INVOCATION_ID] [--url URL]
@@ -27,7 +29,10 @@ The broker passcode is read from an environment variable or a file, never
 from the command line. With --ca the simulator connects over STOMP+SSL and
 verifies the broker's certificate against that CA file. Values of
 --property and --input are parsed as JSON when they are valid JSON, else
-taken as text. --url defaults to $RESILIENT_SIMULATOR_URL or ${DEFAULT_URL}.`;
+taken as text. --credentials names a JSON file with the REST logins:
+{"passwords": {"<email>": "<password>"}, "apiKeys": [{"keyId", "secret",
+"handle", "displayName", "orgIds"}]}; without it the simulator uses its
+built-in test logins. --url defaults to $RESILIENT_SIMULATOR_URL or ${DEFAULT_URL}.`;
 
 async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;
@@ -67,6 +72,8 @@ async function serve(args: string[]): Promise<number> {
             "tls-cert": { type: "string" },
             "tls-key": { type: "string" },
             "ack-timeout": { type: "string" },
+            credentials: { type: "string" },
+            "session-timeout": { type: "string" },
         },
     });
     const stompPort = Number(values["stomp-port"]);
@@ -84,6 +91,11 @@ async function serve(args: string[]): Promise<number> {
         throw new UsageError("--ack-timeout must be a positive number of seconds.");
     }
 
+    const sessionTimeoutSeconds = values["session-timeout"] === undefined ? undefined : Number(values["session-timeout"]);
+    if (sessionTimeoutSeconds !== undefined && !(sessionTimeoutSeconds > 0)) {
+        throw new UsageError("--session-timeout must be a positive number of seconds.");
+    }
+
     const simulator = new Simulator({
         broker: {
             host: values["broker-host"] as string,
@@ -98,6 +110,8 @@ async function serve(args: string[]): Promise<number> {
             tls: values["tls-cert"] ? { cert: fs.readFileSync(values["tls-cert"]), key: fs.readFileSync(values["tls-key"] as string) } : undefined,
         },
         ackTimeoutMs: ackTimeoutSeconds === undefined ? undefined : ackTimeoutSeconds * 1000,
+        credentials: values.credentials ? (JSON.parse(fs.readFileSync(values.credentials, "utf8")) as RestCredentials) : undefined,
+        sessionTimeoutSeconds,
         brokerWaitMs: 0,
     });
     await simulator.start();

@@ -27,5 +27,14 @@ export function statusForError(error: unknown): number {
     if (error instanceof NotFoundError) return 404;
     if (error instanceof InvalidRequestError) return 400;
     if (error instanceof UnavailableError) return 503;
+    if (error instanceof HttpError) return error.status;
     return 500;
+}
+
+/** Raised with an explicit HTTP status, such as 401, 403 or 409 from the REST API. */
+export class HttpError extends Error {
+    public constructor(public readonly status: number, message: string) {
+        super(message);
+        this.name = "HttpError";
+    }
 }

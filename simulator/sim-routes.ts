@@ -75,6 +75,29 @@ export function simRoutes(simulator: Simulator): Router {
         sendJson(context.res, 200, invocation);
     });
 
+    router.add("GET", "/sim/automatic-rules", ({ res }) => {
+        sendJson(res, 200, { evaluations: simulator.automaticRuleEvaluations() });
+    });
+
+    router.add("POST", "/sim/faults/incident-conflicts", async (context) => {
+        const request = await jsonObject(context);
+        const incidentId = requiredInteger(request.incidentId, "incidentId");
+        const count = optionalInteger(request.count, "count") ?? 1;
+        simulator.forceIncidentConflicts(incidentId, count);
+        sendJson(context.res, 200, { incidentId, count });
+    });
+
+    router.add("POST", "/sim/faults/close-connections", async (context) => {
+        const request = await jsonObject(context);
+        const count = optionalInteger(request.count, "count") ?? 1;
+        simulator.closeConnectionsAfterResponses(count);
+        sendJson(context.res, 200, { count });
+    });
+
+    router.add("POST", "/sim/faults/expire-sessions", ({ res }) => {
+        sendJson(res, 200, { expired: simulator.expireSessions() });
+    });
+
     return router;
 }
 

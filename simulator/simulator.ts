@@ -1,5 +1,6 @@
 import type { IMessage } from "@stomp/stompjs";
 import { ActionModuleLink, type BrokerConnectionOptions } from "./action-module";
+import { matchAutomaticRules } from "./automatic-rules";
 import { ContextTokenIssuer } from "./context-token";
 import { InvocationTracker, type Invocation, type InvocationStatus, type Reply } from "./invocations";
 import { SimulatorHttpServer, type HttpServerOptions } from "./http";
@@ -7,6 +8,11 @@ import { consoleLogger, type SimulatorLogger } from "./log";
 import { buildActionData, buildFunctionData, normalizeActivityProperties, type RuleObject } from "./messages";
 import type { Incident, JsonObject, MessageDestination, Rule } from "./model";
 import { parseReply } from "./replies";
+import { DEFAULT_CREDENTIALS, SessionStore, type RestCredentials } from "./rest/auth";
+import type { IncidentChange } from "./rest/context";
+import { FaultInjector } from "./rest/faults";
+import { restRoutes } from "./rest/index";
+import { platformErrorBody } from "./rest/platform-error";
 import { InvalidRequestError, NotFoundError, UnavailableError } from "./errors";
 import { simRoutes } from "./sim-routes";
 import { PlatformState } from "./state";
@@ -20,6 +26,16 @@ export interface SimulatorOptions {
     broker?: BrokerConnectionOptions;
     /** HTTP server for the `/sim/` control API and the `/rest/` API; `false` runs none (default: 127.0.0.1, free port). */
     http?: HttpServerOptions | false;
+    /**
+     * Whether to consume the reply queues (default true). Turn it off for a
+     * second simulator on the same broker, which would otherwise take
+     * replies meant for the first.
+     */
+    consumeReplies?: boolean;
+    /** Logins of the REST API (default DEFAULT_CREDENTIALS). */
+    credentials?: RestCredentials;
+    /** Idle timeout of REST sessions in seconds; the orgs' `session_timeout` (1200) when absent. */
+    sessionTimeoutSeconds?: number;
     /** How long an invocation that expects an acknowledgement may stay Pending, in milliseconds. */
     ackTimeoutMs?: number;
     /**
@@ -69,6 +85,18 @@ export interface RawMessageOptions {
     bare?: boolean;
 }
 
+/** The outcome of one automatic rule that matched an incident change. */
+export interface AutomaticRuleEvaluation {
+    at: number;
+    ruleId: number;
+    incidentId: number;
+    operation: "created" | "modified";
+    /** `fired`, or why not: the change carried the rule's own context token, or no broker is configured. */
+    outcome: "fired" | "suppressed by context token" | "no broker";
+    /** Ids of the invocations the rule created, when it fired. */
+    invocationIds: number[];
+}
+
 /** An invocation whose message is on its way to the broker. */
 export interface StartedInvocation {
     invocation: Invocation;
@@ -93,6 +121,10 @@ export class Simulator {
     public readonly state = new PlatformState();
     /** Issues and recognizes the messages' context tokens. */
     public readonly tokens = new ContextTokenIssuer();
+    /** REST sessions; tests may expire them. */
+    public readonly sessions: SessionStore;
+    /** Faults for tests of REST clients. */
+    public readonly faults = new FaultInjector();
 
     private readonly tracker: InvocationTracker;
     private readonly link: ActionModuleLink | undefined;
@@ -100,21 +132,32 @@ export class Simulator {
     private readonly logger: SimulatorLogger;
     private readonly orphans: Reply[] = [];
     private readonly seenReplyIds = new Set<string>();
+    private readonly evaluations: AutomaticRuleEvaluation[] = [];
 
     public constructor(private readonly options: SimulatorOptions = {}) {
         this.logger = options.logger ?? consoleLogger;
+        this.sessions = new SessionStore(this.state, options.credentials ?? DEFAULT_CREDENTIALS, options.sessionTimeoutSeconds);
         this.tracker = new InvocationTracker(options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, options.firstInvocationId ?? clockBasedFirstId(), this.logger);
         if (options.broker) {
             this.link = new ActionModuleLink({
                 ...options.broker,
                 logger: this.logger,
-                replyQueues: () => this.replyQueues(),
+                replyQueues: () => (options.consumeReplies === false ? [] : this.replyQueues()),
                 onReply: (message) => this.handleReply(message),
             });
         }
         if (options.http !== false) {
             this.server = new SimulatorHttpServer(options.http ?? {}, this.logger);
             this.server.mount({ prefix: "/sim", router: simRoutes(this), errorBody: (_status, message) => ({ error: message }) });
+            const rest = restRoutes({
+                state: this.state,
+                sessions: this.sessions,
+                tokens: this.tokens,
+                faults: this.faults,
+                logger: this.logger,
+                onIncidentChange: (change) => this.fireAutomaticRules(change),
+            });
+            this.server.mount({ prefix: "/rest", router: rest, errorBody: (_status, message) => platformErrorBody(message) });
         }
     }
 
@@ -176,6 +219,10 @@ export class Simulator {
 
     /** Builds and queues the messages of a rule; `sent` resolves when the broker has them. */
     public startRule(ruleId: number, options: FireRuleOptions, operation: "created" | "modified" | null = null): StartedInvocation[] {
+        return this.startRuleAs(ruleId, options, this.state.userDto(options.userId ?? 7), operation);
+    }
+
+    private startRuleAs(ruleId: number, options: FireRuleOptions, user: JsonObject, operation: "created" | "modified" | null): StartedInvocation[] {
         const rule = this.state.rule(ruleId);
         if (!rule.enabled) {
             throw new InvalidRequestError(`Rule ${rule.id} "${rule.name}" is disabled.`);
@@ -183,7 +230,6 @@ export class Simulator {
         const incident = this.state.incident(rule.org_id, options.incidentId);
         const object = this.ruleObject(rule, incident, options.objectId);
         const properties = normalizeActivityProperties(rule, this.state.catalog, options.properties);
-        const user = this.state.userDto(options.userId ?? 7);
         const body = buildActionData({ rule, catalog: this.state.catalog, incident, object, properties, user, operation });
 
         return rule.message_destinations.map((destinationId) =>
@@ -258,6 +304,26 @@ export class Simulator {
         return structuredClone(this.orphans);
     }
 
+    /** Automatic rules that matched REST changes, with whether they fired, oldest first (the last 1000). */
+    public automaticRuleEvaluations(): AutomaticRuleEvaluation[] {
+        return structuredClone(this.evaluations);
+    }
+
+    /** Makes the next `count` REST PUTs on the incident fail with 409, as if another user saved it first. */
+    public forceIncidentConflicts(incidentId: number, count: number): void {
+        this.faults.forceIncidentConflicts(incidentId, count);
+    }
+
+    /** Makes the HTTP server close the connection after each of the next `count` REST responses. */
+    public closeConnectionsAfterResponses(count: number): void {
+        this.faults.closeConnectionsAfterResponses(count);
+    }
+
+    /** Expires every REST session now and returns how many there were. */
+    public expireSessions(): number {
+        return this.sessions.expireAll();
+    }
+
     /** Resolves when the invocation has the status; rejects after `timeoutMs`. */
     public waitForStatus(id: number, status: InvocationStatus, timeoutMs = 10000): Promise<Invocation> {
         return this.tracker.waitFor(id, (invocation) => invocation.status === status, `status ${status}`, timeoutMs);
@@ -266,6 +332,47 @@ export class Simulator {
     /** Resolves when the invocation has at least `count` replies; rejects after `timeoutMs`. */
     public waitForReplies(id: number, count: number, timeoutMs = 10000): Promise<Invocation> {
         return this.tracker.waitFor(id, (invocation) => invocation.replies.length >= count, `${count} replies`, timeoutMs);
+    }
+
+    /**
+     * Fires the automatic rules that match a REST change of an incident,
+     * except rules named in the change's context token: that is the
+     * platform's guard against a processor re-firing its own rule.
+     */
+    private fireAutomaticRules(change: IncidentChange): void {
+        const incident = this.state.incident(change.orgId, change.incidentId);
+        for (const rule of matchAutomaticRules(this.state, change, incident)) {
+            const evaluation: AutomaticRuleEvaluation = {
+                at: Date.now(),
+                ruleId: rule.id,
+                incidentId: incident.id,
+                operation: change.operation,
+                outcome: "fired",
+                invocationIds: [],
+            };
+            if (change.claims?.ruleIds.includes(rule.id)) {
+                evaluation.outcome = "suppressed by context token";
+                this.logger.info(`Rule ${rule.id} "${rule.name}" not fired for incident ${incident.id}: the change carried the context token of its own invocation ${change.claims.invocationId}.`);
+            } else if (!this.link) {
+                evaluation.outcome = "no broker";
+                this.logger.warn(`Rule ${rule.id} "${rule.name}" matched incident ${incident.id}, but the simulator has no broker to send to.`);
+            } else {
+                const started = this.startRuleAs(rule.id, { incidentId: incident.id }, this.changeAuthor(change), change.operation);
+                evaluation.invocationIds = started.map((entry) => entry.invocation.id);
+            }
+            this.evaluations.push(evaluation);
+            if (this.evaluations.length > 1000) {
+                this.evaluations.shift();
+            }
+        }
+    }
+
+    private changeAuthor(change: IncidentChange): JsonObject {
+        if (change.principal.kind === "user") {
+            return this.state.userDto(change.principal.user.id);
+        }
+        const key = change.principal.key;
+        return { ...this.state.userDto(7), id: key.handle, fname: key.displayName, lname: "", email: null };
     }
 
     private ruleObject(rule: Rule, incident: Incident, objectId: number | undefined): RuleObject | undefined {
