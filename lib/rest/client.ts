@@ -9,18 +9,20 @@ import type { ApiKeyAuth, PasswordAuth, QueryValue, RestClientOptions, RestLogge
 
 /**
  * Idle time after which the client drops a keep-alive connection, in
- * milliseconds. It stays below common server idle timeouts (Node 5 s,
- * Apache 5 s, Tomcat 20 s by default) so the client, not the server,
- * usually closes an idle connection.
+ * milliseconds. It stays below the 5 s default idle timeout of Node's HTTP
+ * server and Apache httpd, so the client, not the server, usually closes
+ * an idle connection.
  */
 const KEEP_ALIVE_TIMEOUT_MS = 4000;
 /** Upper bound for a server's `Keep-Alive: timeout=` hint, in milliseconds. */
 const KEEP_ALIVE_MAX_TIMEOUT_MS = 30000;
 
 const METHODS = new Set<RestMethod>(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
-/** Methods that RFC 9110 section 9.2.2 defines as idempotent, so a repeat cannot change the outcome. */
+/** Methods that HTTP (RFC 9110) defines as idempotent, so a repeat has the same effect as one request. */
 const IDEMPOTENT_METHODS = new Set<RestMethod>(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
-/** Gateway statuses that mean the platform did not process the request, or is restarting. */
+/** Number of recent session secrets (csrf tokens, cookie values) that `redact` removes. */
+const MAX_SESSION_SECRETS = 32;
+/** Gateway and availability statuses after which an idempotent request is sent again. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
 /** Login state of an email/password session. */
@@ -52,18 +54,19 @@ interface PreparedRequest {
 /**
  * REST client for one platform and org.
  *
- * It keeps one undici `Pool` with short keep-alive, authenticates every
- * request (HTTP Basic for API keys, or a session cookie plus `X-sess-id`
- * for email/password, with one new login after a 401), resolves the org
- * once, and retries only where a repeat is safe:
+ * It keeps one undici `Pool` with short keep-alive and resolves the org
+ * once. Every request carries credentials: HTTP Basic for API keys, or a
+ * session cookie plus `X-sess-id` for email/password, with one new login
+ * after a 401. Retries happen only where a repeat is safe:
  *
  * - any method, when the request never reached a socket (connect refused,
  *   DNS failure, TLS handshake failure, connect timeout);
  * - GET, HEAD, PUT, DELETE and OPTIONS also after a lost connection, a
- *   timeout, or a 502, 503 or 504 answer;
+ *   timeout, or a 502, 503 or 504 response;
  * - POST and PATCH never once they were written, not even when the server
- *   closed a keep-alive connection before answering, because it may have
- *   processed them.
+ *   closed a keep-alive connection before responding, because it may have
+ *   processed them. The one exception is the replay after an HTTP 401,
+ *   because the server rejected that request without processing it.
  *
  * Statuses of 400 and above become `RestError`. A rejected TLS certificate
  * is not retried.
@@ -89,7 +92,8 @@ export class RestClient {
     private apiKeySession: Promise<SessionInfo> | undefined;
     private orgIdPromise: Promise<number> | undefined;
     private login: { generation: number; promise: Promise<LoginState> } | undefined;
-    private lastLogin: LoginState | undefined;
+    /** csrf tokens and cookie values of recent sessions, newest last, for `redact`. */
+    private readonly sessionSecrets: string[] = [];
     private loginCount = 0;
 
     public constructor(private readonly options: RestClientOptions) {
@@ -106,9 +110,10 @@ export class RestClient {
         this.initialDelayMs = options.retries?.initialDelayMs ?? 500;
         this.maxDelayMs = options.retries?.maxDelayMs ?? 8000;
         this.maxResponseBytes = options.maxResponseBytes ?? 256 * 1024 * 1024;
+        const extraHeaders = lowerCaseKeys(options.headers ?? {});
         this.baseHeaders = {
-            ...lowerCaseKeys(options.headers ?? {}),
-            "user-agent": options.userAgent ?? "node-red-resilient",
+            ...extraHeaders,
+            "user-agent": options.userAgent ?? extraHeaders["user-agent"] ?? "node-red-resilient",
         };
         if (this.auth.kind === "apikey") {
             this.basicToken = Buffer.from(`${this.auth.id}:${this.auth.secret}`, "utf8").toString("base64");
@@ -117,10 +122,15 @@ export class RestClient {
         const connectMs = options.timeouts?.connectMs ?? 10000;
         const tlsOptions = options.tls === false ? undefined : { ...(options.tls ?? {}) };
         if (tlsOptions) {
+            // undici sets the address and socket itself, so these keys must not come from the caller's TLS settings.
+            delete tlsOptions.host;
+            delete tlsOptions.port;
+            delete tlsOptions.path;
+            delete tlsOptions.socket;
             tlsOptions.rejectUnauthorized = tlsOptions.rejectUnauthorized !== false;
             this.servername = tlsOptions.servername;
             if (!tlsOptions.rejectUnauthorized) {
-                this.log.warn?.(`TLS certificate verification is off for ${this.origin}, so credentials go to any server that answers there.`);
+                this.log.warn?.(`TLS certificate verification is off for ${this.origin}, so the client sends credentials to any server at that address.`);
             }
         }
         this.pool = new Pool(this.origin, {
@@ -166,7 +176,7 @@ export class RestClient {
 
     /**
      * Resolves the configured org to its numeric id, checking it against the
-     * session's orgs (see `RestClientOptions.org`). The result is cached; a
+     * session's orgs (see `RestClientOptions.org`). The result is cached. A
      * failure is not, so the next call tries again.
      * Rejects with `OrgResolutionError` or `RestError`.
      */
@@ -186,15 +196,15 @@ export class RestClient {
     /**
      * Sends one REST call and returns the response when its status is below
      * 400. Relative paths are resolved under `/rest/orgs/<org_id>`. Retries
-     * follow the rules in the class description; an email/password session
-     * that answers 401 is renewed once and the request replayed once.
+     * follow the rules in the class description. After HTTP 401 an
+     * email/password session is renewed once and the request replayed once.
      * Rejects with `RestError` (HTTP or transport failure),
      * `OrgResolutionError` or `ClientClosedError`.
      */
     public async request<T = unknown>(request: RestRequest): Promise<RestResponse<T>> {
         const method = String(request.method).toUpperCase() as RestMethod;
         if (!METHODS.has(method)) {
-            throw new Error(`Unsupported HTTP method "${request.method}"; use one of ${[...METHODS].join(", ")}.`);
+            throw new Error(`Unsupported HTTP method "${request.method}". Use one of ${[...METHODS].join(", ")}.`);
         }
         validatePath(request.path);
         this.assertOpen(method, request.path);
@@ -288,16 +298,39 @@ export class RestClient {
 
         let login = await this.currentLogin();
         let result = await this.sendWithRetries(withSession(prepared, login));
-        login.cookies.store(asArray(result.response.headers["set-cookie"]));
+        this.storeCookies(login, result.response);
         if (result.response.statusCode !== 401) {
             return result;
         }
 
-        this.log.info?.(`${prepared.method} ${prepared.path} returned HTTP 401, so the session at ${this.origin} has expired; logging in again.`);
+        this.log.info?.(`${prepared.method} ${prepared.path} returned HTTP 401, so the session at ${this.origin} has expired. Logging in again.`);
         login = await this.renewLogin(login.generation);
         result = await this.sendWithRetries(withSession(prepared, login));
-        login.cookies.store(asArray(result.response.headers["set-cookie"]));
+        this.storeCookies(login, result.response);
         return result;
+    }
+
+    private storeCookies(login: LoginState, response: RawResponse): void {
+        const setCookie = asArray(response.headers["set-cookie"]);
+        if (setCookie) {
+            login.cookies.store(setCookie);
+            this.rememberSessionSecrets(login);
+        }
+    }
+
+    /**
+     * Keeps the session's csrf token and cookie values for `redact`. Older
+     * sessions stay in the list for a while, because a request that started
+     * before a new login can still fail with the old session's values in
+     * the server's response.
+     */
+    private rememberSessionSecrets(login: LoginState): void {
+        for (const secret of [login.csrfToken, ...login.cookies.values()]) {
+            if (secret && !this.sessionSecrets.includes(secret)) {
+                this.sessionSecrets.push(secret);
+            }
+        }
+        this.sessionSecrets.splice(0, Math.max(0, this.sessionSecrets.length - MAX_SESSION_SECRETS));
     }
 
     private currentLogin(): Promise<LoginState> {
@@ -345,10 +378,10 @@ export class RestClient {
         const cookies = new CookieJar();
         cookies.store(asArray(response.headers["set-cookie"]));
         if (!cookies.get("JSESSIONID")) {
-            this.log.warn?.(`The login at ${this.origin} set no JSESSIONID cookie; requests may fail with HTTP 401.`);
+            this.log.warn?.(`The login at ${this.origin} set no JSESSIONID cookie, so later requests may fail with HTTP 401.`);
         }
         const state: LoginState = { generation, session, csrfToken: session.csrf_token, cookies };
-        this.lastLogin = state;
+        this.rememberSessionSecrets(state);
         this.log.debug?.(`Logged in to ${this.origin} (session ${generation}).`);
         return state;
     }
@@ -395,9 +428,9 @@ export class RestClient {
                     throw new ClientClosedError(prepared.method, prepared.path);
                 }
                 const retryable = !info.permanent && (!sent.written || idempotent);
-                // A keep-alive connection the server closed just as the request went out is the usual
-                // cause of a lost connection; a new connection fixes it, so the first such retry is
-                // immediate and not counted against the retry limit.
+                // A lost connection is usually a keep-alive connection that the server closed just as
+                // the request went out. A new connection fixes that, so the first such retry is
+                // immediate and does not count against the retry limit.
                 const freeRetry = retryable && info.connectionLost && sent.written && !lostConnectionRetried;
                 if (freeRetry) {
                     lostConnectionRetried = true;
@@ -478,16 +511,13 @@ export class RestClient {
         });
     }
 
-    /** Replaces every credential the client holds with `***` in text that came from the server. */
+    /** Replaces every credential the client uses with `***` in text that came from the server. */
     private redact(text: string): string {
         const secrets: string[] = [];
         if (this.auth.kind === "apikey") {
             secrets.push(this.auth.secret, this.basicToken ?? "");
         } else {
-            secrets.push(this.auth.password);
-            if (this.lastLogin) {
-                secrets.push(this.lastLogin.csrfToken, ...this.lastLogin.cookies.values());
-            }
+            secrets.push(this.auth.password, ...this.sessionSecrets);
         }
         let result = text;
         for (const secret of secrets) {
@@ -513,14 +543,14 @@ function withSession(prepared: PreparedRequest, login: LoginState): PreparedRequ
 
 function validateOptions(options: RestClientOptions): void {
     if (!options.host || /[/\s]/.test(options.host)) {
-        throw new Error(`Invalid REST host "${options.host ?? ""}"; give a host name or IP address without scheme, port or path.`);
+        throw new Error(`Invalid REST host "${options.host ?? ""}". Give a host name or IP address without scheme, port or path.`);
     }
     const port = options.port ?? 443;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new Error(`Invalid REST port "${String(options.port)}"; use a whole number from 1 to 65535.`);
+        throw new Error(`Invalid REST port "${String(options.port)}". Use a whole number from 1 to 65535.`);
     }
     if (options.org === undefined || options.org === null || String(options.org).trim() === "") {
-        throw new Error("Missing org; give the org's numeric id or its name.");
+        throw new Error("Missing org. Give the org's numeric id or its name.");
     }
     const auth = options.auth;
     if (auth?.kind === "apikey") {
@@ -532,7 +562,7 @@ function validateOptions(options: RestClientOptions): void {
             throw new Error("Missing email or password.");
         }
     } else {
-        throw new Error('Invalid auth kind; use "apikey" or "password".');
+        throw new Error('Invalid auth kind. Use "apikey" or "password".');
     }
 }
 
@@ -541,10 +571,10 @@ function validatePath(path: string): void {
         throw new Error("Missing request path.");
     }
     if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith("//")) {
-        throw new Error(`Invalid request path "${path}"; give a path such as /incidents/2301, not a URL.`);
+        throw new Error(`Invalid request path "${path}". Give a path such as /incidents/2301, not a URL.`);
     }
     if (/[\s]/.test(path)) {
-        throw new Error(`Invalid request path "${path}"; encode spaces and control characters.`);
+        throw new Error(`Invalid request path "${path}". Percent-encode spaces and control characters.`);
     }
 }
 

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 
-/** One entry of `field_failures` in a PATCH answer (`PatchStatusDTO`). */
+/** One entry of `field_failures` in a PATCH response (`PatchStatusDTO`). */
 export interface FieldFailure {
     field: string;
     your_original_value: unknown;
@@ -25,9 +25,9 @@ export interface RestErrorDetails {
     serverMessage?: string;
     /** The platform's `error_code`, e.g. `generic`. */
     errorCode?: string;
-    /** What to check or do next. */
+    /** Advice on what to check or do next. */
     hint?: string;
-    /** What failed when there is no HTTP status, e.g. `connection refused (ECONNREFUSED)`. */
+    /** Description of the failure when there is no HTTP status, e.g. `connection refused (ECONNREFUSED)`. */
     failure?: string;
     /** Node or undici error code of a transport failure, e.g. `ECONNREFUSED` or `UND_ERR_SOCKET`. */
     code?: string;
@@ -163,13 +163,13 @@ export function hintForStatus(statusCode: number, authKind: AuthKind): string | 
     }
 }
 
-/** Longest part of a non-JSON error body quoted in an error message, in characters. */
+/** Maximum length of a non-JSON error body quoted in an error message, in characters. */
 const MAX_QUOTED_BODY = 200;
 
 /**
  * Extracts the platform's message and error code from an error body.
- * The platform sends `{"success": false, "title", "message", "hints", "error_code"}`;
- * proxies and servlet containers send HTML or text, of which the first
+ * The platform sends `{"success": false, "title", "message", "hints", "error_code"}`.
+ * Proxies and servlet containers send HTML or text, of which the first
  * 200 characters (tags removed, spaces collapsed) are kept.
  */
 export function parseErrorBody(body: Buffer, contentType: string | undefined): { serverMessage?: string; errorCode?: string } {

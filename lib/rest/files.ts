@@ -9,9 +9,9 @@ export interface UploadAttachmentOptions {
     incidentId: number;
     /** Attach to this task of the incident instead of the incident itself. */
     taskId?: number;
-    /** File name shown on the platform; default the base name of `data` when it is a path. */
+    /** File name shown on the platform, default the base name of `data` when it is a path. */
     fileName?: string;
-    /** MIME type of the file; default `application/octet-stream`. */
+    /** MIME type of the file, default `application/octet-stream`. */
     contentType?: string;
     /** File content, or the path of a file to read. */
     data: Buffer | string;
@@ -109,7 +109,7 @@ export interface MultipartPart {
 
 /**
  * Builds a `multipart/form-data` body (RFC 7578). Quotes and line breaks in
- * names are percent-encoded as browsers do; non-ASCII file names are sent as
+ * names are percent-encoded as browsers do. Non-ASCII file names are sent as
  * UTF-8.
  */
 export function buildMultipart(parts: MultipartPart[]): { contentType: string; body: Buffer } {

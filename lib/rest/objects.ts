@@ -16,7 +16,7 @@ export interface UpdateObjectOptions<T extends PlatformObject = PlatformObject> 
      * again after every 409, with the newly read object, so it must depend
      * only on its argument and the caller's intent.
      */
-    apply: (fresh: T) => Partial<T> | PlatformObject | null | undefined;
+    apply: (fresh: T) => NoInfer<Partial<T>> | PlatformObject | null | undefined;
     /** GET-PUT cycles before giving up; default 5. */
     maxTries?: number;
     contextToken?: string;
@@ -27,7 +27,10 @@ export interface UpdateObjectOptions<T extends PlatformObject = PlatformObject> 
 export interface UpdateResult<T extends PlatformObject = PlatformObject> {
     /** The object returned by the PUT, or the object as read when nothing changed. */
     object: T;
-    /** False when the change was already in place and no PUT was sent. */
+    /**
+     * False when the last read already had the change, so the last cycle sent
+     * no PUT. A PUT from an earlier cycle that timed out may have applied it.
+     */
     changed: boolean;
     /** GET-PUT cycles used. */
     tries: number;
@@ -39,8 +42,8 @@ export interface PatchObjectOptions {
     path: string;
     /**
      * New values by field name. Custom fields go by their bare API name
-     * (`escalated`, not `properties.escalated`); a `properties.` prefix is
-     * removed. The current value comes from the top-level key, or from
+     * (`escalated`, not `properties.escalated`), and a `properties.`
+     * prefix is removed. The current value comes from the top-level key, or from
      * `properties.<name>` when the object has no such top-level key.
      */
     changes: Record<string, unknown>;
@@ -63,7 +66,7 @@ export interface PatchRequestBody {
     version?: number;
 }
 
-/** Answer to a PATCH (`PatchStatusDTO`). */
+/** Response to a PATCH (`PatchStatusDTO`). */
 export interface PatchStatus {
     success: boolean;
     title?: string | null;
@@ -83,7 +86,7 @@ export interface PatchResult {
     previous: PlatformObject;
     /** The PATCH body sent, when one was sent. */
     request?: PatchRequestBody;
-    /** The platform's answer, when a PATCH was sent. */
+    /** The platform's response, when a PATCH was sent. */
     status?: PatchStatus;
 }
 
@@ -147,7 +150,7 @@ export async function updateObject<T extends PlatformObject = PlatformObject>(
  * already have their new value are left out, and when none is left no
  * PATCH is sent (`changed: false`).
  *
- * A 200 answer with `success: false` throws a `RestError` whose
+ * A 200 response with `success: false` throws a `RestError` whose
  * `fieldFailures` lists each field someone else changed (field,
  * your_original_value, actual_current_value). An HTTP 409 repeats GET and
  * PATCH up to `maxTries` times, then throws a `RestError` with status 409.
@@ -263,7 +266,7 @@ function conflictPause(tryNumber: number, maxTries: number): Promise<void> {
 function validateMaxTries(maxTries: number | undefined): number {
     const value = maxTries ?? DEFAULT_MAX_TRIES;
     if (!Number.isInteger(value) || value < 1) {
-        throw new Error(`Invalid maxTries ${String(maxTries)}; use a whole number of 1 or more.`);
+        throw new Error(`Invalid maxTries ${String(maxTries)}. Use a whole number of 1 or more.`);
     }
     return value;
 }
@@ -293,7 +296,7 @@ export function containsChange(base: PlatformObject, change: PlatformObject): bo
     });
 }
 
-/** Structural equality of JSON values; `undefined` equals `null`, as both serialize to a missing or null field. */
+/** Compares JSON values by structure. `undefined` equals `null`, because the platform reads a missing field as null. */
 export function deepEqual(left: unknown, right: unknown): boolean {
     if (left === right) {
         return true;

@@ -13,7 +13,7 @@ export interface SessionOrg {
 /** The platform's session (`UserSessionDTO`) as `GET` or `POST /rest/session` return it. */
 export interface SessionInfo {
     orgs: SessionOrg[];
-    /** Present for email/password sessions; API-key sessions need none. */
+    /** Present only for email/password sessions. */
     csrf_token?: string;
     user_id?: number | null;
     user_email?: string | null;
@@ -53,9 +53,9 @@ function listOrgs(orgs: OrgSummary[]): string {
  *
  * A whole number is first compared with each org's `id`. Any other text,
  * and a number that matches no id, is compared with `cloud_account`, then
- * `uuid`, then `name`, as IBM's Python client does (exact match). A match
- * whose `enabled` is false, or no match, throws `OrgResolutionError`; the
- * no-match message lists the orgs the account can use, with names and ids.
+ * `uuid`, then `name` (exact match). A match whose `enabled` is false, or
+ * no match, throws `OrgResolutionError`. The no-match message lists the
+ * orgs the account can use, with names and ids.
  */
 export function resolveOrg(configured: string | number, session: SessionInfo): number {
     const orgs = session.orgs;
@@ -90,12 +90,12 @@ export function resolveOrg(configured: string | number, session: SessionInfo): n
 /**
  * Cookies set by the platform for an email/password session, by name.
  * Only the `name=value` pair of each `Set-Cookie` is kept, because the
- * client talks to one host and drops the jar when the session ends.
+ * client sends them to one host only and starts a new jar with every login.
  */
 export class CookieJar {
     private readonly cookies = new Map<string, string>();
 
-    /** Stores the cookies of one response's `Set-Cookie` headers; an expired or empty cookie is removed. */
+    /** Stores the cookies of one response's `Set-Cookie` headers. An expired or empty cookie is removed. */
     public store(setCookie: string[] | undefined): void {
         for (const line of setCookie ?? []) {
             const [pair, ...attributes] = line.split(";");
@@ -118,12 +118,12 @@ export class CookieJar {
         return this.cookies.get(name);
     }
 
-    /** All values, for removing them from error messages. */
+    /** Returns every cookie value, for removing them from error messages. */
     public values(): string[] {
         return [...this.cookies.values()];
     }
 
-    /** The `Cookie` request header, or `undefined` when the jar is empty. */
+    /** Returns the `Cookie` request header, or `undefined` when the jar is empty. */
     public header(): string | undefined {
         if (this.cookies.size === 0) {
             return undefined;

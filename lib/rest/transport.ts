@@ -19,15 +19,15 @@ export interface AttemptRequest {
 /** A complete HTTP response with its body in memory. */
 export interface RawResponse {
     statusCode: number;
-    /** Header names in lower case; `set-cookie` is always an array, other repeated headers are joined with ", ". */
+    /** Header names in lower case. `set-cookie` is always an array, and other repeated headers are joined with ", ". */
     headers: IncomingHttpHeaders;
     body: Buffer;
 }
 
 /**
- * A request that got no complete response. `written` tells whether undici
- * had handed the request to a socket: when false, no byte of it reached
- * the server and sending it again is safe for any method.
+ * A request that got no complete response. `written` is true once undici
+ * handed the request to a socket. While it is false, no byte of the request
+ * reached the server, so sending it again is safe for any method.
  */
 export class TransportFailure extends Error {
     public readonly written: boolean;
@@ -65,7 +65,7 @@ export class ResponseTooLargeError extends Error {
  * Sends one request through `dispatcher` and buffers the response.
  *
  * It uses `dispatch` with its own handler instead of `request()`, because
- * only the handler's `onConnect` tells whether undici wrote the request to
+ * only the handler's `onConnect` shows whether undici wrote the request to
  * a socket. undici 6.x (client-h1.js `writeH1`) calls `onConnect` right
  * before it writes the request line. An error before that point (connect
  * refused, DNS, TLS handshake, connect timeout) means nothing was sent.
@@ -178,7 +178,7 @@ function parseRawHeaders(raw: Buffer[] | string[] | null): IncomingHttpHeaders {
     return headers;
 }
 
-/** Error codes of TLS certificate checks; a retry cannot fix them. */
+/** Error codes of TLS certificate checks, which a retry cannot fix. */
 const CERTIFICATE_ERROR_CODES = new Set([
     "ERR_TLS_CERT_ALTNAME_INVALID",
     "DEPTH_ZERO_SELF_SIGNED_CERT",

@@ -26,15 +26,15 @@ export interface RestLogger {
 export interface RestClientOptions {
     /** Platform host name or IP address, without scheme or port. */
     host: string;
-    /** HTTPS port; default 443. */
+    /** HTTPS port, default 443. */
     port?: number;
     /**
      * The org to work in: its numeric id, or its `cloud_account`, `uuid` or
      * `name`. Either way the client checks it against the orgs in
-     * `/rest/session` before the first org-scoped request, so a wrong or
-     * disabled org fails with a message that lists the usable orgs instead of
-     * a bare 403 or 404 on every call. For API keys this costs one
-     * `GET /rest/session` per client; email/password sessions get the list
+     * `/rest/session` before the first org-scoped request. A wrong or
+     * disabled org then fails with a message that lists the usable orgs,
+     * instead of a bare 403 or 404 on every call. For API keys this costs one
+     * `GET /rest/session` per client, while email/password sessions get the list
      * from the login response.
      */
     org: string | number;
@@ -48,31 +48,31 @@ export interface RestClientOptions {
      */
     tls?: tls.ConnectionOptions | false;
     timeouts?: {
-        /** TCP connect plus TLS handshake, in milliseconds; default 10000. */
+        /** TCP connect plus TLS handshake, in milliseconds, default 10000. */
         connectMs?: number;
-        /** One try of a request, from queueing to the last response byte, in milliseconds; default 60000. */
+        /** One try of a request, from queueing to the last response byte, in milliseconds, default 60000. */
         requestMs?: number;
     };
     retries?: {
-        /** Retries after the first try; default 3. */
+        /** Retries after the first try, default 3. */
         max?: number;
-        /** Delay before the first retry, in milliseconds; it doubles per retry, with jitter. Default 500. */
+        /** Delay before the first retry, in milliseconds. It doubles per retry, with jitter. Default 500. */
         initialDelayMs?: number;
-        /** Maximum delay between tries, in milliseconds; also caps `Retry-After`. Default 8000. */
+        /** Maximum delay between tries, in milliseconds. It also caps `Retry-After`. Default 8000. */
         maxDelayMs?: number;
     };
-    /** `User-Agent` header; default `node-red-resilient`. */
+    /** `User-Agent` header, default the one in `headers` or else `node-red-resilient`. */
     userAgent?: string;
     /** Extra headers for every request. The client's auth, session and content headers take precedence. */
     headers?: Record<string, string>;
     /**
      * Path in front of `/rest`, for platforms behind a gateway such as Cloud
-     * Pak for Security (`/api/respond`); default none.
+     * Pak for Security (`/api/respond`), default none.
      */
     pathPrefix?: string;
-    /** Maximum open connections to the platform; default 10. */
+    /** Maximum open connections to the platform, default 10. */
     maxConnections?: number;
-    /** Largest response body accepted, in bytes; default 256 MiB. */
+    /** Largest response body accepted, in bytes, default 256 MiB. */
     maxResponseBytes?: number;
     log?: RestLogger;
 }
@@ -83,7 +83,7 @@ export type RestMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | 
 /** Values of the platform's `handle_format` parameter: how select-like fields are returned. */
 export type HandleFormat = "default" | "ids" | "names" | "objects";
 
-/** Query parameter values; `undefined` and `null` are left out and arrays repeat the name. */
+/** Query parameter values. `undefined` and `null` are left out, and arrays repeat the name. */
 export type QueryValue = string | number | boolean | null | undefined | Array<string | number | boolean>;
 
 /** One REST call. */
