@@ -115,6 +115,9 @@ async function serve(args: string[]): Promise<number> {
         brokerWaitMs: 0,
     });
     await simulator.start();
+    if (!["127.0.0.1", "::1", "localhost"].includes(values["http-host"] as string)) {
+        console.warn(`[simulator] warning: the /sim/ control API has no authentication and now listens on ${values["http-host"]}.`);
+    }
 
     await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

@@ -51,6 +51,8 @@ export interface Invocation {
     replyTo: string | null;
     expectAck: boolean;
     contextToken: string | null;
+    /** The message as sent: custom headers (without the broker's `persistent` and `receipt`) and body. */
+    message: { headers: Record<string, string>; body: string };
     createdAt: number;
     /** When the broker confirmed the message with a RECEIPT; null until then. */
     sentAt: number | null;

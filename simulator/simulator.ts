@@ -435,6 +435,7 @@ export class Simulator {
             brokerDestination,
             replyTo: headers["reply-to"] ?? null,
             contextToken: headers.Co3ContextToken ?? null,
+            message: { headers: { ...headers }, body },
         });
         const sent = this.link.send({ destination: brokerDestination, headers, body }).then(
             () => {

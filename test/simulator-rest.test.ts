@@ -172,6 +172,18 @@ describe("simulator REST API", () => {
 
             const ids = await call(base, "GET", "/orgs/201/incidents/2301", { headers: auth });
             assert.equal(ids.body.severity_code, 51);
+            assert.equal(ids.body.description, "<div>Seen by the SIEM at 02:14. Source 198.51.100.23</div>");
+        });
+
+        it("returns rich text in the requested format", async () => {
+            const objects = await call(base, "GET", "/orgs/201/incidents/2301?text_content_output_format=objects_convert", { headers: auth });
+            assert.deepEqual(objects.body.description, { format: "html", content: "<div>Seen by the SIEM at 02:14. Source 198.51.100.23</div>" });
+
+            const text = await call(base, "GET", "/orgs/201/incidents/2301", { headers: { ...auth, text_content_output_format: "always_text" } });
+            assert.equal(text.body.description, "Seen by the SIEM at 02:14. Source 198.51.100.23");
+
+            const unchanged = await call(base, "GET", "/orgs/201/incidents/2301?vers=5", { headers: auth });
+            assert.equal(unchanged.status, 304);
         });
 
         it("puts with the current vers", async () => {

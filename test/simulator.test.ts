@@ -148,6 +148,8 @@ describe("simulator action module", () => {
         assert.deepEqual(claims.actions, [612]);
         assert.ok(claims.expirationDate > Date.now());
         assert.equal(simulator.tokens.recognize(message.headers.Co3ContextToken)?.invocationId, invocation.id);
+        assert.equal(invocation.message.body, message.body);
+        assert.equal(invocation.message.headers.Co3ContextToken, message.headers.Co3ContextToken);
     });
 
     it("builds the ActionDataDTO body with type_info", async () => {
