@@ -243,4 +243,26 @@ describe("main job on a real broker", () => {
         assert.equal(impostor.received.length, 0);
         assert.equal(statuses.some((status) => status.fill === "green"), false);
     });
+
+    test("dead link is dropped and reconnected", async () => {
+        const flow = [
+            { id: "tab", type: "tab" },
+            ...platformNodes({ port: proxy.port, heartbeat: 1 }),
+            inNode("ticket", ["ack"]),
+            ackNode("after the dead link", []),
+        ];
+        const statuses: Array<{ fill?: string; text?: string }> = [];
+        await helper.load(nodeModules(), flow, processorCredentials(broker));
+        helper.getNode("in").on("call:status", (call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0]));
+        await waitFor(() => proxy.commands("CONNECTED", "broker").length === 1, 10000, "the first connection");
+        await waitFor(() => statuses.some((status) => status.fill === "green"), 10000, "the subscription");
+
+        proxy.freezeAll();
+        await waitFor(() => statuses.some((status) => status.text === "node-red:common.status.disconnected"), 10000, "the dead link to be noticed");
+        await waitFor(() => proxy.commands("CONNECTED", "broker").length === 2, 10000, "a new connection");
+
+        const [invocation] = await simulator.fireRule(612, { incidentId: 2301, properties: { ticket_priority: "High" } });
+        const done = await simulator.waitForStatus(invocation.id, "Completed", 15000);
+        assert.equal(done.replies[0].text, "after the dead link");
+    });
 });

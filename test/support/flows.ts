@@ -16,6 +16,8 @@ export interface PlatformOptions {
     tls?: { caFile: string; verify?: boolean };
     org?: string;
     reconnectMaxDelay?: number;
+    /** Heart-beat the broker sends, in seconds. */
+    heartbeat?: number;
 }
 
 /** A `resilient-platform` config node (id `platform`) and, with TLS, its `tls-config` node. */
@@ -32,7 +34,7 @@ export function platformNodes(options: PlatformOptions): Array<Record<string, un
             authType: "apikey",
             usetls: Boolean(options.tls),
             tls: options.tls ? "tls" : "",
-            heartbeat: 15,
+            heartbeat: options.heartbeat ?? 15,
             reconnectMaxDelay: options.reconnectMaxDelay ?? 1,
         },
     ];
@@ -63,6 +65,8 @@ export function inNode(destination: string, wires: string[], extra: Record<strin
         id: "in",
         type: "resilient-in",
         z: "tab",
+        x: 100,
+        y: 100,
         platform: "platform",
         destination,
         destinationType: "queue",
@@ -80,6 +84,8 @@ export function ackNode(template: string, wires: string[], extra: Record<string,
         id: "ack",
         type: "resilient-ack",
         z: "tab",
+        x: 300,
+        y: 100,
         reply: "complete",
         messageSource: "template",
         template,

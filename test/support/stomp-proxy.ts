@@ -17,6 +17,7 @@ export class StompProxy {
     public readonly frames: SeenFrame[] = [];
     private readonly server: net.Server;
     private readonly sockets = new Set<net.Socket>();
+    private readonly frozen = new Set<net.Socket>();
     private portValue = 0;
 
     public constructor(private readonly target: { host: string; port: number }) {
@@ -39,6 +40,16 @@ export class StompProxy {
         }
     }
 
+    /**
+     * Stops forwarding on every open connection while keeping the sockets
+     * open, as a dead link behind a firewall would. New connections work.
+     */
+    public freezeAll(): void {
+        for (const socket of this.sockets) {
+            this.frozen.add(socket);
+        }
+    }
+
     public async stop(): Promise<void> {
         this.cutAll();
         await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -56,10 +67,16 @@ export class StompProxy {
         const fromClient = new FrameReader((frame) => this.frames.push({ direction: "client", ...frame }));
         const fromBroker = new FrameReader((frame) => this.frames.push({ direction: "broker", ...frame }));
         client.on("data", (chunk: Buffer) => {
+            if (this.frozen.has(client)) {
+                return;
+            }
             fromClient.push(chunk);
             broker.write(chunk);
         });
         broker.on("data", (chunk: Buffer) => {
+            if (this.frozen.has(broker)) {
+                return;
+            }
             fromBroker.push(chunk);
             client.write(chunk);
         });
@@ -68,6 +85,8 @@ export class StompProxy {
             broker.destroy();
             this.sockets.delete(client);
             this.sockets.delete(broker);
+            this.frozen.delete(client);
+            this.frozen.delete(broker);
         };
         client.on("close", closeBoth);
         broker.on("close", closeBoth);
