@@ -2,101 +2,125 @@ import type { Node, NodeAPI } from "node-red";
 import type * as tls from "node:tls";
 
 import { ActionConsumer } from "../lib/delivery/consumer";
+import { RestClient } from "../lib/rest";
 import type { ConnectionState } from "../lib/stomp/connection";
 import type { PlatformCredentials, PlatformNode, PlatformNodeDef, TlsConfigNode } from "./common/platform-types";
 
 /** How often a failing reconnect is logged: the first failure, then every Nth attempt. */
 const LOG_EVERY_ATTEMPTS = 10;
 
+const packageInfo = require("../../package.json") as { name: string; version: string };
+
+/** Checked settings of one platform node. */
+interface PlatformSettings {
+    host: string;
+    restPort: number;
+    stompPort: number;
+    org: string;
+    login: string;
+    passcode: string;
+    tls: tls.ConnectionOptions | undefined;
+}
+
 export = function register(RED: NodeAPI): void {
     function ResilientPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
         RED.nodes.createNode(this, config);
         const node = this;
-        const credentials: PlatformCredentials = node.credentials ?? {};
-        const users = new Map<string, Node>();
-        const host = (config.host ?? "").trim();
-        const stompPort = Number(config.stompPort || 65001);
-        let consumer: ActionConsumer | undefined;
+        const users: Record<string, Node> = {};
+        let settings: PlatformSettings | undefined;
         let configError: Error | undefined;
+        let consumer: Promise<ActionConsumer> | undefined;
+        let rest: RestClient | undefined;
+        let closed = false;
         let failedAttempts = 0;
 
-        (node as unknown as { users: Record<string, Node> }).users = {};
+        // The runtime forwards this config node's status and errors to the nodes listed in `users`.
+        (node as unknown as { users: Record<string, Node> }).users = users;
 
         try {
-            consumer = createConsumer();
+            settings = readSettings();
         } catch (error) {
             configError = error as Error;
             node.error(configError.message);
         }
 
-        node.consumer = () => (consumer ? Promise.resolve(consumer) : Promise.reject(configError));
-        node.describe = () => `${host}:${stompPort} org ${config.org}`;
-
+        node.describe = () => `${config.host}:${config.stompPort} org ${config.org}`;
         node.register = (user: Node) => {
-            users.set(user.id, user);
-            (node as unknown as { users: Record<string, Node> }).users[user.id] = user;
+            users[user.id] = user;
         };
         node.deregister = (user: Node) => {
-            users.delete(user.id);
-            delete (node as unknown as { users: Record<string, Node> }).users[user.id];
+            delete users[user.id];
+        };
+        node.restClient = () => {
+            if (closed) {
+                throw new Error(RED._("resilient-platform.errors.closed"));
+            }
+            if (!settings) {
+                throw configError as Error;
+            }
+            rest ??= createRestClient(settings);
+            return rest;
+        };
+        node.consumer = () => {
+            if (closed) {
+                return Promise.reject(new Error(RED._("resilient-platform.errors.closed")));
+            }
+            if (!settings) {
+                return Promise.reject(configError);
+            }
+            consumer ??= createConsumer(settings);
+            return consumer;
         };
 
         node.on("close", (done: () => void) => {
-            const closing = consumer;
-            consumer = undefined;
-            configError = new Error(RED._("resilient-platform.errors.closed"));
-            if (!closing) {
-                done();
-                return;
+            closed = true;
+            const stopping: Array<Promise<unknown>> = [];
+            if (consumer) {
+                stopping.push(consumer.then((current) => current.close(2000, 3000)));
             }
-            closing.close(2000, 3000).then(
-                () => done(),
-                (error: Error) => {
-                    node.warn(error.message);
-                    done();
-                },
-            );
+            if (rest) {
+                stopping.push(rest.close(3000));
+            }
+            Promise.allSettled(stopping).then((results) => {
+                for (const result of results) {
+                    if (result.status === "rejected") {
+                        node.warn((result.reason as Error).message);
+                    }
+                }
+                done();
+            });
         });
 
-        function createConsumer(): ActionConsumer {
+        function readSettings(): PlatformSettings {
+            const host = String(config.host ?? "").trim();
             if (!host) {
                 throw new Error(RED._("resilient-platform.errors.missing-host"));
             }
-            if (!Number.isInteger(stompPort) || stompPort < 1 || stompPort > 65535) {
-                throw new Error(RED._("resilient-platform.errors.invalid-port", { port: String(config.stompPort) }));
+            const stompPort = parsePort(config.stompPort, 65001);
+            const restPort = parsePort(config.restPort, 443);
+            const org = String(config.org ?? "").trim();
+            if (!org) {
+                throw new Error(RED._("resilient-platform.errors.missing-org"));
             }
-            const orgId = parseOrgId(config.org);
-            const login = config.authType === "password" ? credentials.email : credentials.apiKeyId;
-            const passcode = config.authType === "password" ? credentials.password : credentials.apiKeySecret;
+            const credentials: PlatformCredentials = node.credentials ?? {};
+            const passwordMode = config.authType === "password";
+            const login = passwordMode ? credentials.email : credentials.apiKeyId;
+            const passcode = passwordMode ? credentials.password : credentials.apiKeySecret;
             if (!login || !passcode) {
-                throw new Error(RED._(`resilient-platform.errors.missing-credentials-${config.authType === "password" ? "password" : "apikey"}`));
+                throw new Error(RED._(`resilient-platform.errors.missing-credentials-${passwordMode ? "password" : "apikey"}`));
             }
-
-            const created = new ActionConsumer({
-                host,
-                stompPort,
-                orgId,
-                tls: tlsOptions(),
-                login,
-                passcode,
-                heartbeatIncomingMs: secondsToMs(config.heartbeat, 15),
-                reconnectMaxMs: secondsToMs(config.reconnectMaxDelay, 30),
-            });
-            created.on("state", (state, reason) => logState(created, state, reason));
-            created.on("error", (error) => node.error(RED._("resilient-platform.errors.broker", { broker: created.connection.address, message: error.message })));
-            return created;
+            return { host, restPort, stompPort, org, login, passcode, tls: tlsOptions(host) };
         }
 
-        function parseOrgId(org: string): number {
-            const text = String(org ?? "").trim();
-            if (/^\d+$/.test(text)) {
-                return Number(text);
+        function parsePort(value: string | number | undefined, fallback: number): number {
+            const port = value === undefined || value === "" ? fallback : Number(value);
+            if (!Number.isInteger(port) || port < 1 || port > 65535) {
+                throw new Error(RED._("resilient-platform.errors.invalid-port", { port: String(value) }));
             }
-            // TODO: resolve an org name through GET /rest/session once the REST client exists.
-            throw new Error(RED._("resilient-platform.errors.invalid-org", { org: text }));
+            return port;
         }
 
-        function tlsOptions(): tls.ConnectionOptions | undefined {
+        function tlsOptions(host: string): tls.ConnectionOptions | undefined {
             if (config.usetls === false) {
                 node.warn(RED._("resilient-platform.warnings.plain-tcp", { host }));
                 return undefined;
@@ -114,6 +138,48 @@ export = function register(RED: NodeAPI): void {
                 node.warn(RED._("resilient-platform.warnings.unverified", { host }));
             }
             return options;
+        }
+
+        function createRestClient(current: PlatformSettings): RestClient {
+            return new RestClient({
+                host: current.host,
+                port: current.restPort,
+                org: current.org,
+                auth:
+                    config.authType === "password"
+                        ? { kind: "password", email: current.login, password: current.passcode }
+                        : { kind: "apikey", id: current.login, secret: current.passcode },
+                tls: current.tls ?? false,
+                userAgent: `${packageInfo.name}/${packageInfo.version}`,
+                log: {
+                    debug: (text) => node.debug(text),
+                    info: (text) => node.log(text),
+                    warn: (text) => node.warn(text),
+                },
+            });
+        }
+
+        async function createConsumer(current: PlatformSettings): Promise<ActionConsumer> {
+            // A numeric org needs no REST call; a name is resolved through GET /rest/session.
+            const orgId = /^\d+$/.test(current.org) ? Number(current.org) : await node.restClient().orgId();
+            if (closed) {
+                throw new Error(RED._("resilient-platform.errors.closed"));
+            }
+            const created = new ActionConsumer({
+                host: current.host,
+                stompPort: current.stompPort,
+                orgId,
+                tls: current.tls,
+                login: current.login,
+                passcode: current.passcode,
+                heartbeatIncomingMs: secondsToMs(config.heartbeat, 15),
+                reconnectMaxMs: secondsToMs(config.reconnectMaxDelay, 30),
+            });
+            created.on("state", (state, reason) => logState(created, state, reason));
+            created.on("error", (error) =>
+                node.error(RED._("resilient-platform.errors.broker", { broker: created.connection.address, message: error.message })),
+            );
+            return created;
         }
 
         function logState(current: ActionConsumer, state: ConnectionState, reason: string | undefined): void {

@@ -2,6 +2,7 @@ import type { Node, NodeDef } from "node-red";
 import type * as tls from "node:tls";
 
 import type { ActionConsumer } from "../../lib/delivery/consumer";
+import type { RestClient } from "../../lib/rest";
 
 /** Settings of a `resilient-platform` config node as stored in the flow. */
 export interface PlatformNodeDef extends NodeDef {
@@ -28,6 +29,8 @@ export interface PlatformCredentials {
 export interface PlatformNode extends Node<PlatformCredentials> {
     /** Resolves to the shared consumer once the org id is known; rejects with a configuration error. */
     consumer(): Promise<ActionConsumer>;
+    /** The shared REST client; throws a configuration error when the settings are invalid. */
+    restClient(): RestClient;
     /** Registers a node that uses this platform, for status updates. */
     register(user: Node): void;
     deregister(user: Node): void;
