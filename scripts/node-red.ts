@@ -97,13 +97,18 @@ export async function startNodeRed(options: StartNodeRedOptions = {}): Promise<N
     return handle;
 }
 
-function prepareUserDir(userDir: string, packageDir: string, logLevel: string): void {
+/** Links the package into a Node-RED user directory, where the runtime looks for node modules. */
+export function linkPackage(userDir: string, packageDir = ROOT): void {
     const modules = path.join(userDir, "node_modules", "@soarflow");
     fs.mkdirSync(modules, { recursive: true });
     const target = path.join(modules, "node-red-resilient");
     if (!fs.existsSync(target)) {
         fs.symlinkSync(packageDir, target, "dir");
     }
+}
+
+function prepareUserDir(userDir: string, packageDir: string, logLevel: string): void {
+    linkPackage(userDir, packageDir);
     fs.writeFileSync(
         path.join(userDir, "package.json"),
         JSON.stringify({ name: "node-red-user", private: true, dependencies: { "@soarflow/node-red-resilient": "*" } }, null, 2),
