@@ -202,7 +202,7 @@ export = function register(RED: NodeAPI): void {
         }
     }
 
-    // The constructor adds PlatformNode's methods; registerType only knows the base Node type.
+    // The constructor adds PlatformNode's methods, but registerType is typed for the base Node only.
     RED.nodes.registerType("resilient-platform", ResilientPlatformNode as unknown as (this: Node, config: PlatformNodeDef) => void, {
         credentials: {
             apiKeyId: { type: "text" },

@@ -35,14 +35,14 @@ export interface NodeRedProcess {
     readonly output: string[];
     /** Deploys a full set of flows and waits until Node-RED has started them. */
     deploy(flows: FlowNode[]): Promise<void>;
-    /** Sends a request to the admin API and returns the parsed JSON answer. */
+    /** Sends a request to the admin API and returns the parsed JSON response. */
     admin(method: string, apiPath: string, body?: unknown): Promise<unknown>;
     /** Waits until a printed line matches `pattern`. */
     waitForOutput(pattern: RegExp, timeoutMs: number, after?: number): Promise<string>;
     stop(): Promise<void>;
 }
 
-/** Starts Node-RED on a free loopback port and resolves once its admin API answers. */
+/** Starts Node-RED on a free loopback port and resolves once its HTTP server is listening. */
 export async function startNodeRed(options: StartNodeRedOptions = {}): Promise<NodeRedProcess> {
     const userDir = options.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "resilient-node-red-"));
     const port = await freePort();
@@ -82,7 +82,7 @@ export async function startNodeRed(options: StartNodeRedOptions = {}): Promise<N
         deploy: async (flows) => {
             const mark = output.length;
             await adminRequest(url, "POST", "/flows", flows, { "Node-RED-Deployment-Type": "full" });
-            // The admin API answers before the new flows run.
+            // The admin API responds before the new flows run.
             await waitForLine(output, listeners, /Started flows/, 30000, mark);
         },
         stop: () => stopChild(child),

@@ -38,7 +38,7 @@ export interface DestinationListener {
     acknowledge: DeliverySettings["acknowledge"];
     processingTimeoutMs: number;
     onInvocation: (invocation: ParsedInvocation, headers: FrameHeaders, messageId: string) => void;
-    /** A message that could not be handled; it has been answered (when possible) and ACKed. */
+    /** Receives a message that could not be handled, after its error reply (when possible) and ACK. */
     onInvalid: (error: InvalidMessageError, headers: FrameHeaders) => void;
     /** An invocation the flow did not finish in time; it got an error reply. */
     onTimeout: (correlationId: string) => void;
@@ -142,7 +142,7 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
         return this.tracker.reply(messageId, request);
     }
 
-    /** Whether an invocation is still waiting for its final reply. */
+    /** Returns true while an invocation waits for its final reply. */
     public isInFlight(messageId: string): boolean {
         return this.tracker.isInFlight(messageId);
     }

@@ -38,7 +38,7 @@ export interface ArrivingFrame {
     ackId: string;
 }
 
-/** What happened to an arriving frame. */
+/** Outcome of an arriving frame. */
 export type Arrival =
     | { outcome: "new"; invocation: ParsedInvocation; messageId: string }
     | { outcome: "duplicate"; messageId: string }
@@ -46,10 +46,10 @@ export type Arrival =
     | { outcome: "control"; messageId: string; payloadType: string }
     | { outcome: "invalid"; messageId: string; error: InvalidMessageError; replied: Promise<boolean> };
 
-/** Why a reply was not sent. */
+/** Reason a reply was not sent. */
 export type ReplyErrorCode = "unknown-invocation" | "already-complete" | "not-delivered";
 
-/** Raised by `reply()`; `code` tells the cause. */
+/** Error raised by `reply()`; `code` is the reason. */
 export class ReplyError extends Error {
     public readonly code: ReplyErrorCode;
 
@@ -103,9 +103,9 @@ interface Finished {
  *
  * - A redelivered copy of a message in flight is not emitted again; the ACK
  *   uses the newest ack id.
- * - The ACK goes out only after the broker's RECEIPT for the final reply, so
- *   a drop in between makes the broker redeliver, and the stored reply is
- *   sent again: the platform may see a duplicate reply, never a missing one.
+ * - The ACK goes out only after the broker's RECEIPT for the final reply.
+ *   A drop in between makes the broker redeliver, and the stored reply is
+ *   sent again, so the platform may see a duplicate reply but never a missing one.
  * - A recently finished message that comes back is re-answered and ACKed,
  *   not processed again.
  */
@@ -145,14 +145,14 @@ export class DeliveryTracker {
         return count;
     }
 
-    /** Whether the message is still waiting for its final reply. */
+    /** Returns true while the message waits for its final reply. */
     public isInFlight(messageId: string): boolean {
         const entry = this.inFlight.get(messageId);
         return entry !== undefined && entry.finalReply === undefined;
     }
 
     /**
-     * Handles one MESSAGE frame and says whether the flow should see it.
+     * Handles one MESSAGE frame and returns whether the flow should see it.
      * Invalid and control messages are answered (when possible) and ACKed here.
      */
     public arrive(settings: DeliverySettings, frame: ArrivingFrame): Arrival {
@@ -277,7 +277,7 @@ export class DeliveryTracker {
         clearTimeout(timer);
     }
 
-    /** Stops timers and forgets messages in flight; the broker redelivers those after the connection closes. */
+    /** Stops timers and drops the messages in flight, which the broker redelivers after the connection closes. */
     public dispose(): void {
         this.disposed = true;
         clearInterval(this.sweepTimer);

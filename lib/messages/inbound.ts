@@ -3,7 +3,7 @@ import { describeSchemaErrors, validateActionData, validateFunctionData } from "
 /** Headers of a STOMP MESSAGE frame, already unescaped. */
 export type FrameHeaders = Record<string, string>;
 
-/** What a message destination delivered: a rule action, a function call, or a control message. */
+/** Kind of message a destination delivered: a rule action, a function call, or a control message. */
 export type MessageKind = "action" | "function" | "control";
 
 /** Reasons a message cannot be handled; each becomes an error reply and a node error. */
@@ -13,7 +13,7 @@ export type InvalidMessageCode =
     | "invalid-body"
     | "unknown-payload-type";
 
-/** Raised for a message that cannot be handled; `code` tells the cause. */
+/** Error raised for a message that cannot be handled; `code` is the reason. */
 export class InvalidMessageError extends Error {
     public readonly code: InvalidMessageCode;
 

@@ -66,8 +66,8 @@ export interface BrokerConnectionEvents {
 /**
  * One STOMP connection to a platform's broker, shared by every node that
  * uses the platform. Reconnects for ever with capped, jittered exponential
- * backoff, re-subscribes on every connect, and tears a dead link down at once
- * (no graceful close on a link that stopped answering).
+ * backoff, re-subscribes on every connect, and tears a dead link down at
+ * once, because a graceful close would wait for a peer that stopped responding.
  */
 export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> implements DeliveryTransport {
     private readonly client: Client;
@@ -296,7 +296,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
         clearTimeout(this.backoffTimer);
         this.backoffTimer = undefined;
         this.backoffWake = undefined;
-        // After close(), stompjs sees the client inactive and skips this attempt.
+        // After close(), the client is inactive, so stompjs skips this attempt.
         if (this.stateValue !== "closed") {
             this.setState("connecting", this.lastError);
         }
