@@ -464,11 +464,19 @@ export class DeliveryTracker {
             }
             this.finished.delete(messageId);
         }
-        // A stored reply whose message went to another consumer after a reconnect is never redelivered here.
+        // Two kinds of entry would otherwise stay for ever: a stored reply whose message went to
+        // another consumer after a reconnect, and a message ACKed on receipt that the flow never answered.
         for (const entry of this.inFlight.values()) {
-            if (entry.replyStored && !entry.acked && now - entry.arrivedAt > this.finishedTtlMs) {
+            const orphaned = entry.replyStored && !entry.acked;
+            const abandoned = entry.acked && entry.finalReply === undefined;
+            if ((orphaned || abandoned) && now - entry.arrivedAt > this.finishedTtlMs) {
+                if (entry.timer) {
+                    clearTimeout(entry.timer);
+                }
                 this.inFlight.delete(entry.messageId);
-                this.remember(entry.messageId, entry.finalReply);
+                if (orphaned) {
+                    this.remember(entry.messageId, entry.finalReply);
+                }
                 this.notifyCount(entry.settings.subscriptionId);
             }
         }

@@ -259,4 +259,17 @@ describe("DeliveryTracker", () => {
         await assert.rejects(tracker.reply("nope", completed), /No invocation with message id nope/);
         tracker.dispose();
     });
+
+    test("unanswered on-receipt message expires", async () => {
+        const tracker = new DeliveryTracker(new FakeTransport(), { finishedTtlMs: 20 });
+        tracker.arrive({ ...settings, acknowledge: "on-receipt" }, actionFrame("m1", "a1"));
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        assert.equal(tracker.count(), 0);
+        await assert.rejects(tracker.reply("m1", completed), (error: unknown) => {
+            assert.ok(error instanceof ReplyError);
+            assert.equal(error.code, "unknown-invocation");
+            return true;
+        });
+        tracker.dispose();
+    });
 });
