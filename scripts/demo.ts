@@ -12,7 +12,7 @@ import * as path from "node:path";
 
 import { Simulator } from "../simulator/simulator";
 import type { Invocation } from "../simulator/invocations";
-import { startBroker, type Broker } from "./broker";
+import { startBroker, type Broker, type BrokerDescription } from "./broker";
 import { startNodeRed, type FlowNode, type NodeRedProcess } from "./node-red";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -34,7 +34,7 @@ function say(source: string, text: string): void {
  * the platform node gets the broker's STOMP+SSL port, a TLS configuration
  * with the test CA, and the `processor` user as its API key.
  */
-export function demoFlows(broker: Broker, nodeRedPort: number): FlowNode[] {
+export function demoFlows(broker: BrokerDescription, nodeRedPort: number): FlowNode[] {
     const tab: FlowNode = { id: "demo0000000000a1", type: "tab", label: "SOAR demo", disabled: false, info: "" };
     const tlsNode: FlowNode = {
         id: "demo0000000000a2",
