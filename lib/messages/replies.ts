@@ -1,5 +1,7 @@
 import * as os from "node:os";
 
+import { describeSchemaErrors, validateReply } from "./schemas";
+
 /** `message_type` of a reply: 0 information, 1 error, 2 warning. */
 export const MessageType = { Information: 0, Error: 1, Warning: 2 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
@@ -50,7 +52,18 @@ export function buildReplyFrame(replyTo: string, correlationId: string, request:
     if (request.results !== undefined) {
         body.results = request.results;
     }
-    return { destination: replyTo, headers, body: JSON.stringify(body) };
+    if (!validateReply(body)) {
+        throw new TypeError(`The reply is invalid: ${describeSchemaErrors(validateReply.errors)}.`);
+    }
+    let text: string;
+    try {
+        text = JSON.stringify(body);
+    } catch (error) {
+        throw new TypeError(
+            `The function results cannot be sent as JSON (${(error as Error).message}); remove circular references and BigInt values.`,
+        );
+    }
+    return { destination: replyTo, headers, body: text };
 }
 
 /** Fields IBM's Python framework puts around a function's value; workflows read `results.content`. */

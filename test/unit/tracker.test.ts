@@ -272,4 +272,15 @@ describe("DeliveryTracker", () => {
         });
         tracker.dispose();
     });
+
+    test("circular results are rejected clearly", async () => {
+        const transport = new FakeTransport();
+        const tracker = new DeliveryTracker(transport);
+        tracker.arrive(settings, actionFrame("m1", "a1"));
+        const results: Record<string, unknown> = {};
+        results.self = results;
+        await assert.rejects(tracker.reply("m1", { ...completed, results }), /cannot be sent as JSON/);
+        assert.equal(transport.sent.length, 0);
+        tracker.dispose();
+    });
 });
