@@ -266,6 +266,7 @@ export function buildCatalog(): Record<string, TypeDef> {
             values: [[901, "SOC"], [902, "Network"], [903, "Identity"]],
         },
         { id: 3304, name: "lookup_reason", text: "Reason for the lookup", input_type: "text" },
+        { id: 3305, name: "account_name", text: "Account to disable", input_type: "text", tooltip: "User name in the directory, e.g. jdoe" },
     ]);
 
     const functionInputs = makeType("__function", 11, "Function", [

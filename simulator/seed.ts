@@ -218,6 +218,8 @@ export function buildSeed(): SeedData {
             destination(5, 201, "Broadcasts", "broadcast", 1, false),
             destination(6, 201, "Artifact lookups", "artifact_lookup", 0, true),
             destination(7, 202, "Tickets", "ticket", 0, true),
+            destination(8, 201, "Account actions", "disable_account", 0, true),
+            destination(9, 201, "Sandbox submissions", "sandbox", 0, true),
         ],
         rules: [
             rule({ id: 612, orgId: 201, name: "Create Ticket", type: 1, objectType: 2, destinations: [1], fields: ["ticket_priority", "ticket_note", "notify_teams"] }),
@@ -229,6 +231,13 @@ export function buildSeed(): SeedData {
             rule({ id: 615, orgId: 201, name: "Broadcast incident", type: 1, objectType: 0, destinations: [5] }),
             rule({ id: 616, orgId: 201, name: "Look up artifact", type: 1, objectType: 4, destinations: [6], fields: ["lookup_reason"] }),
             rule({ id: 617, orgId: 201, name: "Ticket for task", type: 1, objectType: 1, destinations: [1], fields: ["ticket_priority"] }),
+            // Fires only for new incidents that have a type, because the severity example derives the severity from the type.
+            rule({
+                id: 618, orgId: 201, name: "Incident created", type: 0, objectType: 0, destinations: [4],
+                operations: ["created"], conditions: [condition("incident.incident_type_ids", "has_a_value")],
+            }),
+            rule({ id: 619, orgId: 201, name: "Disable user account", type: 1, objectType: 1, destinations: [8], fields: ["account_name"] }),
+            rule({ id: 620, orgId: 201, name: "Detonate in sandbox", type: 1, objectType: 5, destinations: [9] }),
             rule({ id: 712, orgId: 202, name: "Create Ticket", type: 1, objectType: 0, destinations: [7], fields: ["ticket_priority"] }),
         ],
         functions: [
@@ -247,7 +256,13 @@ export function buildSeed(): SeedData {
         incidents: [incident2301, incident2303, incident2401],
         comments: new Map([[2301, [seedNote88()]]]),
         artifacts: new Map([
-            [2301, [artifact(3101, incident2301, 1, "198.51.100.23", "Source of the login burst")]],
+            [
+                2301,
+                [
+                    artifact(3101, incident2301, 1, "198.51.100.23", "Source of the login burst"),
+                    artifact(3103, incident2301, 2, "login-portal.example.net", "Host name the VPN clients were sent to"),
+                ],
+            ],
             [2303, [artifact(3102, incident2303, 9, "billing@invoices.example.net", "Sender of the phishing mail")]],
         ]),
         tasks: new Map([[2301, [task(4101, incident2301, "Collect VPN logs", "Pull the gateway logs for 02:00-03:00.")]]]),

@@ -354,6 +354,30 @@ describe("simulator REST API", () => {
             assert.equal(task.body.name, "Reset VPN credentials");
             assert.equal(task.body.phase_id, 1004);
         });
+
+        it("adds and lists task notes", async () => {
+            const created = await call(base, "POST", "/orgs/201/tasks/4101/comments", {
+                headers: auth,
+                body: { text: { format: "text", content: "Account jdoe disabled" } },
+            });
+            assert.equal(created.status, 200);
+            assert.equal(created.body.text, "Account jdoe disabled");
+            assert.equal(created.body.type, "task");
+            assert.equal(created.body.task_id, 4101);
+            assert.equal(created.body.inc_id, 2301);
+
+            const listed = await call(base, "GET", "/orgs/201/tasks/4101/comments", { headers: auth });
+            assert.deepEqual(listed.body.map((note: { id: number }) => note.id), [created.body.id]);
+            const task = await call(base, "GET", "/orgs/201/tasks/4101", { headers: auth });
+            assert.equal(task.body.notes_count, 1);
+            const incidentNotes = await call(base, "GET", "/orgs/201/incidents/2301/comments", { headers: auth });
+            assert.equal(incidentNotes.body.some((note: { id: number }) => note.id === created.body.id), false);
+
+            const unknownTask = await call(base, "POST", "/orgs/201/tasks/999999/comments", { headers: auth, body: { text: "x" } });
+            assert.equal(unknownTask.status, 404);
+            const otherOrg = await call(base, "POST", "/orgs/203/tasks/4101/comments", { headers: auth, body: { text: "x" } });
+            assert.equal(otherOrg.status, 403);
+        });
     });
 
     describe("metadata", () => {

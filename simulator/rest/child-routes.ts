@@ -42,6 +42,34 @@ function textContent(value: unknown, what: string): string {
     throw new InvalidRequestError(`${what} must be a string or {"format": "text"|"html", "content": "..."}.`);
 }
 
+/** Builds a note (`CommentDTO`) by the caller on an incident, or on one of its tasks when `task` is given. */
+function newComment(state: PlatformState, principal: Principal, incident: Incident, text: string, parentId: unknown, task?: JsonObject): JsonObject {
+    const writer = author(state, principal);
+    const now = Date.now();
+    return {
+        id: state.allocateObjectId(),
+        parent_id: parentId,
+        user_id: writer.id,
+        user_fname: writer.fname,
+        user_lname: writer.lname,
+        text,
+        create_date: now,
+        modify_date: now,
+        modify_user: { id: writer.id, first_name: writer.fname, last_name: writer.lname },
+        children: [],
+        mentioned_users: [],
+        comment_perms: { update: true, delete: true },
+        is_deleted: false,
+        actions: [],
+        inc_id: incident.id,
+        inc_name: incident.name,
+        task_id: task ? task.id : null,
+        task_name: task ? task.name : null,
+        type: task ? "task" : "incident",
+        inc_owner: incident.owner_id ?? null,
+    };
+}
+
 /** Adds the routes for an incident's notes, artifacts, attachments and tasks. */
 export function addChildRoutes(router: Router, deps: RestDependencies): void {
     const { state } = deps;
@@ -72,30 +100,7 @@ export function addChildRoutes(router: Router, deps: RestDependencies): void {
         if (parentId !== null && !comments.some((comment) => comment.id === parentId)) {
             throw new NotFoundError(`Unable to find object with ID ${JSON.stringify(parentId)}`);
         }
-        const writer = author(state, call.principal);
-        const now = Date.now();
-        const comment: JsonObject = {
-            id: state.allocateObjectId(),
-            parent_id: parentId,
-            user_id: writer.id,
-            user_fname: writer.fname,
-            user_lname: writer.lname,
-            text: textContent(body.text, '"text"'),
-            create_date: now,
-            modify_date: now,
-            modify_user: { id: writer.id, first_name: writer.fname, last_name: writer.lname },
-            children: [],
-            mentioned_users: [],
-            comment_perms: { update: true, delete: true },
-            is_deleted: false,
-            actions: [],
-            inc_id: incident.id,
-            inc_name: incident.name,
-            task_id: null,
-            task_name: null,
-            type: "incident",
-            inc_owner: incident.owner_id ?? null,
-        };
+        const comment = newComment(state, call.principal, incident, textContent(body.text, '"text"'), parentId);
         comments.push(comment);
         sendJson(call.context.res, 200, formatObject(state.catalog.note, comment, call.handles, call.text));
     }));
@@ -265,15 +270,40 @@ export function addChildRoutes(router: Router, deps: RestDependencies): void {
         sendJson(call.context.res, 200, { id: task.id });
     }));
 
-    router.add("GET", "/rest/orgs/:org/tasks/:task", restHandler(deps, (call) => {
+    /** Finds the task of the path in the call's org, with its incident, or throws 404. */
+    const taskOf = (call: RestCall): { incident: Incident; task: JsonObject } => {
         const taskId = idParam(call, "task");
         for (const [incidentId, tasks] of state.tasks) {
             const task = tasks.find((entry) => entry.id === taskId);
-            if (task && state.incidents.get(incidentId)?.org_id === call.orgId) {
-                sendJson(call.context.res, 200, formatObject(state.catalog.task, task, call.handles, call.text));
-                return;
+            const incident = state.incidents.get(incidentId);
+            if (task && incident?.org_id === call.orgId) {
+                return { incident, task };
             }
         }
         throw new NotFoundError(`Unable to find object with ID ${taskId.toLocaleString("en-US")}`);
+    };
+
+    router.add("GET", "/rest/orgs/:org/tasks/:task", restHandler(deps, (call) => {
+        sendJson(call.context.res, 200, formatObject(state.catalog.task, taskOf(call).task, call.handles, call.text));
+    }));
+
+    // The simulator keeps a task's notes in the TaskDTO's `notes` list, apart from the incident's own notes.
+    router.add("GET", "/rest/orgs/:org/tasks/:task/comments", restHandler(deps, (call) => {
+        const notes = (taskOf(call).task.notes as JsonObject[]).map((note) => formatObject(state.catalog.note, note, call.handles, call.text));
+        sendJson(call.context.res, 200, notes);
+    }));
+
+    router.add("POST", "/rest/orgs/:org/tasks/:task/comments", restHandler(deps, async (call) => {
+        const { incident, task } = taskOf(call);
+        const body = await readJsonObject(call);
+        const notes = task.notes as JsonObject[];
+        const parentId = body.parent_id ?? null;
+        if (parentId !== null && !notes.some((note) => note.id === parentId)) {
+            throw new NotFoundError(`Unable to find object with ID ${JSON.stringify(parentId)}`);
+        }
+        const note = newComment(state, call.principal, incident, textContent(body.text, '"text"'), parentId, task);
+        notes.push(note);
+        task.notes_count = notes.length;
+        sendJson(call.context.res, 200, formatObject(state.catalog.note, note, call.handles, call.text));
     }));
 }
