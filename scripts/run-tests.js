@@ -5,6 +5,7 @@
 "use strict";
 const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
+const os = require("node:os");
 const path = require("node:path");
 
 const root = path.resolve(__dirname, "..");
@@ -37,9 +38,9 @@ async function main() {
     }
 
     const { startBroker } = require(path.join(root, "dist", "scripts", "broker.js"));
-    const dataDir = path.join(root, ".broker", "test-run");
-    // Messages a failed run left in the store would reach the next run's consumers.
-    fs.rmSync(path.join(dataDir, "kahadb"), { recursive: true, force: true });
+    // A fresh data folder per run: messages an earlier run left in the store
+    // would reach this run's consumers, and two runs can share the machine.
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "resilient-test-run-"));
     const broker = await startBroker({ dataDir });
     let status = 1;
     try {
@@ -54,6 +55,7 @@ async function main() {
         status = result.status === null ? 1 : result.status;
     } finally {
         await broker.stop();
+        fs.rmSync(dataDir, { recursive: true, force: true });
     }
     process.exit(status);
 }
