@@ -116,4 +116,29 @@ describe("faults on a real broker", () => {
             assert.equal(runs, 1, `${invocation.correlationId} ran through the flow once`);
         }
     });
+
+    test("close stays well inside 15 s with the broker down", async () => {
+        const flow = [
+            { id: "tab", type: "tab" },
+            ...platformNodes({ port: broker.stompPort, reconnectMaxDelay: 1 }),
+            inNode("ticket", ["slow"]),
+            { id: "slow", type: "test-delay", z: "tab", delay: 1000, wires: [["ack"]] },
+            ackNode("never delivered", []),
+        ];
+        await helper.load([...nodeModules(), testNodes], flow, processorCredentials(broker));
+        const slow = nodeOutputs(helper.getNode("slow"));
+        await simulator.fireRule(612, { incidentId: 2301, properties: { ticket_priority: "Low" } });
+        await waitFor(() => slow.length === 1, 10000, "the message to reach the slow node");
+        await broker.kill();
+        // Let the reply start waiting for a connection that is not there.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+
+        const started = Date.now();
+        await helper.unload();
+        const closeMs = Date.now() - started;
+        await broker.restart();
+
+        // Node-RED gives close handlers 15 s; the drain and close bounds add up to about 5 s.
+        assert.ok(closeMs < 10000, `closing took ${closeMs} ms`);
+    });
 });
