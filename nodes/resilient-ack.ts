@@ -56,7 +56,12 @@ export = function register(RED: NodeAPI): void {
 
         async function handle(msg: ReplyMessage): Promise<"sent" | "refused"> {
             const invocation = msg.resilient;
-            if (!invocation || typeof invocation.messageId !== "string" || typeof invocation.platformId !== "string") {
+            if (
+                !invocation ||
+                typeof invocation.messageId !== "string" ||
+                typeof invocation.platformId !== "string" ||
+                typeof invocation.subscription !== "string"
+            ) {
                 throw new Error(RED._("resilient-ack.errors.no-invocation"));
             }
             const platform = RED.nodes.getNode(invocation.platformId) as PlatformNode | null;
@@ -67,7 +72,7 @@ export = function register(RED: NodeAPI): void {
             const request = await buildRequest(msg, invocation);
 
             try {
-                await consumer.reply(invocation.messageId, request);
+                await consumer.reply(invocation.subscription, invocation.messageId, request);
             } catch (error) {
                 if (error instanceof ReplyError && error.code === "already-complete") {
                     node.warn(RED._("resilient-ack.warnings.already-complete", { correlationId: invocation.correlationId ?? "-" }));

@@ -86,6 +86,7 @@ export = function register(RED: NodeAPI): void {
                     onInvocation: (invocation, headers, messageId) => {
                         const info = describeInvocation(invocation, headers, {
                             platformId: platform!.id,
+                            subscription: node.id,
                             destination: programmaticName,
                             orgId: current.orgId,
                         });
@@ -150,6 +151,7 @@ export = function register(RED: NodeAPI): void {
                     node.status({ fill: "yellow", shape: "ring", text: "node-red:common.status.connecting" });
                     break;
                 case "refused":
+                case "unauthorized":
                     node.status({ fill: "red", shape: "dot", text: "resilient-in.status.refused" });
                     break;
                 case "disconnected":

@@ -162,7 +162,7 @@ async function runConsumer(broker: Broker, count: number): Promise<Measurement> 
             processingTimeoutMs: 0,
             onInvocation: (_invocation, _headers, messageId) => {
                 consumer
-                    .reply(messageId, { messageType: MessageType.Information, message: "done", complete: true })
+                    .reply("bench", messageId, { messageType: MessageType.Information, message: "done", complete: true })
                     .then(() => {
                         handled += 1;
                         if (handled === count) {

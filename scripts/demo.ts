@@ -8,6 +8,7 @@
  *   npm run demo -- --once   fires once, prints, and exits 0 when all completed
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 import { RestClient, uploadAttachment } from "../lib/rest";
@@ -275,17 +276,20 @@ async function main(): Promise<number> {
     let simulator: Simulator | undefined;
     let rest: RestClient | undefined;
     let nodeRed: NodeRedProcess | undefined;
+    let dataDir: string | undefined;
     const stopAll = async () => {
         await nodeRed?.stop();
         await rest?.close();
         await simulator?.stop();
         await broker?.stop();
+        if (dataDir) {
+            fs.rmSync(dataDir, { recursive: true, force: true });
+        }
     };
 
     try {
-        const dataDir = path.join(ROOT, ".broker", "demo");
-        // Start from an empty message store so that an earlier, interrupted demo leaves nothing behind.
-        fs.rmSync(path.join(dataDir, "kahadb"), { recursive: true, force: true });
+        // A fresh data folder: an interrupted demo leaves no messages behind, and two demos can run at once.
+        dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "resilient-demo-"));
         say("broker", "Starting ActiveMQ...");
         broker = await startBroker({ dataDir });
         say("broker", `ActiveMQ is up: STOMP+SSL on ${broker.host}:${broker.stompSslPort} (TLS verified against its test CA).`);

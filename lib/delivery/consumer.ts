@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type * as tls from "node:tls";
 import type { IMessage } from "@stomp/stompjs";
@@ -5,7 +6,7 @@ import type { IMessage } from "@stomp/stompjs";
 import type { FrameHeaders, InvalidMessageError, ParsedInvocation } from "../messages/inbound";
 import type { ReplyRequest } from "../messages/replies";
 import { BrokerConnection, type BrokerError, type ConnectionState } from "../stomp/connection";
-import { DeliveryTracker, type DeliverySettings } from "./tracker";
+import { DeliveryTracker, trackingKey, type DeliverySettings } from "./tracker";
 
 /** Programmatic names: letters, digits and underscores; IBM's client also accepts dots. */
 export const PROGRAMMATIC_NAME = /^[A-Za-z0-9_.]+$/;
@@ -26,7 +27,10 @@ export interface ConsumerSettings {
 }
 
 /** State of one destination's subscription, for node status. */
-export type SubscriptionState = "connecting" | "subscribed" | "disconnected" | "refused";
+export type SubscriptionState = "connecting" | "subscribed" | "disconnected" | "refused" | "unauthorized";
+
+/** ActiveMQ's ERROR texts for a failed login, e.g. "User name [x] or password is invalid." */
+const LOGIN_REFUSED = /password is invalid|not authori[sz]ed|authentication failed/i;
 
 /** One message destination a node consumes, and where its messages go. */
 export interface DestinationListener {
@@ -84,8 +88,12 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
         });
 
         this.connection.on("state", (state, reason) => {
+            let subscriptionState = state === "connected" ? "connecting" : toSubscriptionState(state);
+            if (state === "disconnected" && reason !== undefined && LOGIN_REFUSED.test(reason)) {
+                subscriptionState = "unauthorized";
+            }
             for (const listener of this.destinations.values()) {
-                listener.onState(state === "connected" ? "connecting" : toSubscriptionState(state), reason);
+                listener.onState(subscriptionState, reason);
             }
             this.emit("state", state, reason);
         });
@@ -137,14 +145,14 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
         await this.connection.unsubscribe(id, drainMs);
     }
 
-    /** Sends a reply for an invocation in flight; see `DeliveryTracker.reply`. */
-    public reply(messageId: string, request: ReplyRequest): Promise<void> {
-        return this.tracker.reply(messageId, request);
+    /** Sends a reply for an invocation in flight on one subscription; see `DeliveryTracker.reply`. */
+    public reply(subscriptionId: string, messageId: string, request: ReplyRequest): Promise<void> {
+        return this.tracker.reply(trackingKey(subscriptionId, messageId), request);
     }
 
     /** Returns true while an invocation waits for its final reply. */
-    public isInFlight(messageId: string): boolean {
-        return this.tracker.isInFlight(messageId);
+    public isInFlight(subscriptionId: string, messageId: string): boolean {
+        return this.tracker.isInFlight(trackingKey(subscriptionId, messageId));
     }
 
     /**
@@ -162,7 +170,8 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
     private handleMessage(listener: DestinationListener, delivery: DeliverySettings, message: IMessage): void {
         const headers = message.headers as FrameHeaders;
         const ackId = headers.ack ?? headers["message-id"] ?? "";
-        const arrival = this.tracker.arrive(delivery, { headers, body: message.body, ackId });
+        const validUtf8 = message.isBinaryBody ? isUtf8(message.binaryBody) : true;
+        const arrival = this.tracker.arrive(delivery, { headers, body: message.body, ackId, validUtf8 });
         switch (arrival.outcome) {
             case "new":
                 listener.onInvocation(arrival.invocation, headers, arrival.messageId);

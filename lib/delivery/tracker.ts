@@ -14,7 +14,11 @@ import { buildReplyFrame, MessageType, type OutboundFrame, type ReplyRequest } f
 export interface DeliveryTransport {
     readonly generation: number;
     readonly connected: boolean;
-    /** Sends a frame and resolves when the broker's RECEIPT arrives; rejects if the connection drops first. */
+    /**
+     * Sends a frame and resolves when the broker's RECEIPT arrives. Rejects if
+     * the connection drops first, or with an error whose `refused` is true when
+     * the broker refused the frame (sending it again would not help).
+     */
     send(frame: OutboundFrame): Promise<void>;
     ack(ackId: string, subscriptionId: string): void;
     /** Resolves once connected; rejects after `timeoutMs` or when the transport closes for good. */
@@ -36,18 +40,32 @@ export interface ArrivingFrame {
     body: string;
     /** The id to ACK with: the `ack` header in STOMP 1.2, else `message-id`. */
     ackId: string;
+    /** False when the body bytes were not valid UTF-8. */
+    validUtf8?: boolean;
 }
 
 /** Outcome of an arriving frame. */
 export type Arrival =
-    | { outcome: "new"; invocation: ParsedInvocation; messageId: string }
+    | { outcome: "new"; invocation: ParsedInvocation; messageId: string; key: string }
     | { outcome: "duplicate"; messageId: string }
     | { outcome: "finished"; messageId: string }
     | { outcome: "control"; messageId: string; payloadType: string }
     | { outcome: "invalid"; messageId: string; error: InvalidMessageError; replied: Promise<boolean> };
 
 /** Reason a reply was not sent. */
-export type ReplyErrorCode = "unknown-invocation" | "already-complete" | "not-delivered";
+export type ReplyErrorCode = "unknown-invocation" | "already-complete" | "not-delivered" | "refused";
+
+/** Pause between two attempts to send a final reply after a failure, in milliseconds. */
+const RESEND_PAUSE_MS = 200;
+
+/** Key of a message in flight: its broker message-id on one subscription, readable in errors. */
+export function trackingKey(subscriptionId: string, messageId: string): string {
+    return `${messageId} (subscription ${subscriptionId})`;
+}
+
+function isRefusal(error: unknown): boolean {
+    return (error as { refused?: unknown } | null)?.refused === true;
+}
 
 /** Error raised by `reply()`; `code` is the reason. */
 export class ReplyError extends Error {
@@ -77,6 +95,7 @@ export interface TrackerOptions {
 }
 
 interface InFlight {
+    /** Tracking key from `trackingKey`. */
     messageId: string;
     settings: DeliverySettings;
     replyTo: string;
@@ -146,8 +165,8 @@ export class DeliveryTracker {
     }
 
     /** Returns true while the message waits for its final reply. */
-    public isInFlight(messageId: string): boolean {
-        const entry = this.inFlight.get(messageId);
+    public isInFlight(key: string): boolean {
+        const entry = this.inFlight.get(key);
         return entry !== undefined && entry.finalReply === undefined;
     }
 
@@ -157,38 +176,40 @@ export class DeliveryTracker {
      */
     public arrive(settings: DeliverySettings, frame: ArrivingFrame): Arrival {
         const messageId = frame.headers["message-id"] ?? frame.ackId;
+        // Each subscription gets its own copy of a topic message under the same message-id.
+        const key = trackingKey(settings.subscriptionId, messageId);
 
-        const current = this.inFlight.get(messageId);
+        const current = this.inFlight.get(key);
         if (current) {
             this.handleRedelivery(current, frame.ackId);
             return { outcome: "duplicate", messageId };
         }
 
-        const done = this.finished.get(messageId);
+        const done = this.finished.get(key);
         if (done) {
-            this.reanswer(settings, messageId, frame.ackId, done);
+            this.reanswer(settings, key, frame.ackId, done);
             return { outcome: "finished", messageId };
         }
 
         let parsed;
         try {
-            parsed = parseMessage(frame.headers, frame.body);
+            parsed = parseMessage(frame.headers, frame.body, { validUtf8: frame.validUtf8 });
         } catch (error) {
             if (!(error instanceof InvalidMessageError)) {
                 throw error;
             }
-            const replied = this.rejectInvalid(settings, messageId, frame, error);
+            const replied = this.rejectInvalid(settings, key, frame, error);
             return { outcome: "invalid", messageId, error, replied };
         }
 
         if (parsed.kind === "control") {
             this.transport.ack(frame.ackId, settings.subscriptionId);
-            this.remember(messageId, undefined);
+            this.remember(key, undefined);
             return { outcome: "control", messageId, payloadType: parsed.payloadType };
         }
 
         const entry: InFlight = {
-            messageId,
+            messageId: key,
             settings,
             replyTo: parsed.replyTo,
             correlationId: parsed.correlationId,
@@ -208,26 +229,27 @@ export class DeliveryTracker {
         if (settings.processingTimeoutMs > 0) {
             entry.timer = setTimeout(() => this.expire(entry), settings.processingTimeoutMs);
         }
-        this.inFlight.set(messageId, entry);
+        this.inFlight.set(key, entry);
         this.notifyCount(settings.subscriptionId);
-        return { outcome: "new", invocation: parsed, messageId };
+        return { outcome: "new", invocation: parsed, messageId, key };
     }
 
     /**
      * Sends a reply for an invocation in flight. A final reply (`complete`)
      * resolves once it is with the broker; the message is ACKed after that.
-     * Throws `ReplyError` for an unknown invocation, for any reply after the
-     * final one, and when the broker stays unreachable.
+     * `key` comes from `trackingKey`. Throws `ReplyError` for an unknown
+     * invocation, for any reply after the final one, when the broker refuses
+     * the reply, and when the broker stays unreachable.
      */
-    public async reply(messageId: string, request: ReplyRequest): Promise<void> {
-        const entry = this.inFlight.get(messageId);
+    public async reply(key: string, request: ReplyRequest): Promise<void> {
+        const entry = this.inFlight.get(key);
         if (!entry) {
-            if (this.finished.has(messageId)) {
-                throw new ReplyError("already-complete", `The invocation of message ${messageId} is already complete.`);
+            if (this.finished.has(key)) {
+                throw new ReplyError("already-complete", `The invocation of message ${key} is already complete.`);
             }
             throw new ReplyError(
                 "unknown-invocation",
-                `No invocation with message id ${messageId} is in flight; it timed out, was handled by another ` +
+                `No invocation for message ${key} is in flight; it timed out, was handled by another ` +
                     "connection, or the platform connection was restarted.",
             );
         }
@@ -318,7 +340,12 @@ export class DeliveryTracker {
                     this.transport.ack(ackId, settings.subscriptionId);
                 }
             },
-            (error: Error) => this.options.onError?.(error, messageId),
+            (error: Error) => {
+                if (isRefusal(error) && this.transport.generation === generation) {
+                    this.transport.ack(ackId, settings.subscriptionId);
+                }
+                this.options.onError?.(error, messageId);
+            },
         );
     }
 
@@ -350,7 +377,12 @@ export class DeliveryTracker {
                 return true;
             },
             (sendError: Error) => {
-                // Not ACKed: the broker redelivers the message, and the finished entry re-answers it.
+                if (isRefusal(sendError) && this.transport.generation === generation) {
+                    // The error reply can never be delivered; ACK so that the message does not loop.
+                    this.transport.ack(frame.ackId, settings.subscriptionId);
+                    this.remember(messageId, undefined);
+                }
+                // Otherwise not ACKed: the broker redelivers the message, and the finished entry re-answers it.
                 this.options.onError?.(sendError, messageId);
                 return false;
             },
@@ -411,11 +443,31 @@ export class DeliveryTracker {
             try {
                 await this.transport.send(frame);
                 entry.replyStored = true;
-            } catch {
+            } catch (error) {
+                if (isRefusal(error)) {
+                    this.abandonRefused(entry);
+                    throw new ReplyError(
+                        "refused",
+                        `The broker refused the final reply for ${entry.correlationId} to ${entry.replyTo}: ${(error as Error).message}. ` +
+                            "The message was acknowledged so that it does not loop; grant the API key write access to the reply queue.",
+                    );
+                }
                 // The connection dropped before the RECEIPT; send again on the next connection.
+                await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
             }
         }
         this.acknowledgeFinished(entry);
+    }
+
+    /** ACKs and forgets a message whose final reply the broker refused, as IBM's framework ACKs failed work. */
+    private abandonRefused(entry: InFlight): void {
+        if (!entry.acked && entry.ackGeneration === this.transport.generation) {
+            this.transport.ack(entry.ackId, entry.settings.subscriptionId);
+            entry.acked = true;
+        }
+        this.inFlight.delete(entry.messageId);
+        this.remember(entry.messageId, undefined);
+        this.notifyCount(entry.settings.subscriptionId);
     }
 
     private acknowledgeFinished(entry: InFlight): void {

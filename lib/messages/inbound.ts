@@ -9,6 +9,7 @@ export type MessageKind = "action" | "function" | "control";
 /** Reasons a message cannot be handled; each becomes an error reply and a node error. */
 export type InvalidMessageCode =
     | "missing-header"
+    | "invalid-encoding"
     | "invalid-json"
     | "invalid-body"
     | "unknown-payload-type";
@@ -32,6 +33,8 @@ export class InvalidMessageError extends Error {
 export interface InvocationInfo {
     kind: "action" | "function";
     platformId: string;
+    /** Id of the `resilient-in` node whose subscription delivered the message. */
+    subscription: string;
     destination: string;
     orgId: number;
     messageId: string;
@@ -90,9 +93,14 @@ export function classifyMessage(headers: FrameHeaders, body: unknown): MessageKi
 
 /**
  * Parses and checks one MESSAGE frame. Throws `InvalidMessageError` naming the
- * missing header or the invalid part of the body.
+ * missing header or the invalid part of the body. `validUtf8: false` says the
+ * body bytes were not valid UTF-8 before decoding.
  */
-export function parseMessage(headers: FrameHeaders, body: string): ParsedInvocation | ParsedControl {
+export function parseMessage(headers: FrameHeaders, body: string, options: { validUtf8?: boolean } = {}): ParsedInvocation | ParsedControl {
+    if (options.validUtf8 === false) {
+        // Decoding replaced the bad bytes with U+FFFD, which would reach the flow as silently changed text.
+        throw new InvalidMessageError("invalid-encoding", "The message body is not valid UTF-8; the platform always sends UTF-8 JSON.");
+    }
     let parsed: unknown;
     try {
         parsed = JSON.parse(body);
@@ -129,12 +137,13 @@ export function parseMessage(headers: FrameHeaders, body: string): ParsedInvocat
 export function describeInvocation(
     parsed: ParsedInvocation,
     headers: FrameHeaders,
-    context: { platformId: string; destination: string; orgId: number },
+    context: { platformId: string; subscription: string; destination: string; orgId: number },
 ): InvocationInfo {
     const timestamp = Number.parseInt(headers.timestamp ?? "", 10);
     const info: InvocationInfo = {
         kind: parsed.kind,
         platformId: context.platformId,
+        subscription: context.subscription,
         destination: context.destination,
         orgId: context.orgId,
         messageId: headers["message-id"] ?? "",

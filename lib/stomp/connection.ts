@@ -25,6 +25,8 @@ export interface ConnectionOptions {
     reconnectInitialMs?: number;
     /** Maximum reconnect delay, in milliseconds. */
     reconnectMaxMs?: number;
+    /** Delay before a subscription the broker refused is tried again, in milliseconds. */
+    resubscribeDelayMs?: number;
 }
 
 /** Connection states, as shown on node status. */
@@ -48,6 +50,8 @@ export interface SubscriptionSpec {
 export class BrokerError extends Error {
     public readonly details: string;
     public readonly unauthorized: boolean;
+    /** Always true: the broker received the frame and refused it, so sending it again would not help. */
+    public readonly refused = true;
 
     public constructor(message: string, details: string) {
         super(message);
@@ -74,6 +78,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     private readonly subscriptions = new Map<string, SubscriptionSpec>();
     private readonly active = new Map<string, StompSubscription>();
     private readonly pendingReceipts = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+    private readonly resubscribeTimers = new Set<NodeJS.Timeout>();
     private readonly pendingAcks = new Map<string, { subscriptionId: string; confirmed: Promise<void>; settle: () => void }>();
     private connectionWaiters: Array<{ resolve: () => void; reject: (error: Error) => void; timer: NodeJS.Timeout }> = [];
     private receiptCounter = 0;
@@ -255,6 +260,10 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
             return;
         }
         this.setState("closed");
+        for (const timer of this.resubscribeTimers) {
+            clearTimeout(timer);
+        }
+        this.resubscribeTimers.clear();
         this.subscriptions.clear();
         this.active.clear();
         this.backoffWake?.();
@@ -352,10 +361,35 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
         if (subscription) {
             this.active.delete(subscription.id);
             subscription.onError(error);
+            this.scheduleResubscribe(subscription);
             return;
+        }
+        // ActiveMQ names the frame's receipt when it refuses a SEND or ACK, e.g. a reply-to the user may not write.
+        const pendingSend = this.pendingReceipts.get(receiptId);
+        if (pendingSend) {
+            this.pendingReceipts.delete(receiptId);
+            pendingSend.reject(error);
+            return;
+        }
+        const pendingAck = this.pendingAcks.get(receiptId);
+        if (pendingAck) {
+            this.pendingAcks.delete(receiptId);
+            pendingAck.settle();
         }
         this.lastError = message;
         this.emit("error", error);
+    }
+
+    /** Tries a refused subscription again later, since access can be granted on the platform at any time. */
+    private scheduleResubscribe(spec: SubscriptionSpec): void {
+        const timer = setTimeout(() => {
+            this.resubscribeTimers.delete(timer);
+            if (this.connected && this.subscriptions.get(spec.id) === spec && !this.active.has(spec.id)) {
+                this.sendSubscribe(spec);
+            }
+        }, this.options.resubscribeDelayMs ?? 60000);
+        timer.unref();
+        this.resubscribeTimers.add(timer);
     }
 
     private handleClose(event: SocketCloseEvent | undefined): void {

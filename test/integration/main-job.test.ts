@@ -265,4 +265,28 @@ describe("main job on a real broker", () => {
         const done = await simulator.waitForStatus(invocation.id, "Completed", 15000);
         assert.equal(done.replies[0].text, "after the dead link");
     });
+
+    test("two nodes on one topic each get every message", async () => {
+        const flow = [
+            { id: "tab", type: "tab" },
+            ...platformNodes({ port: proxy.port }),
+            inNode("broadcast", ["ack", "out1"], { destinationType: "topic" }),
+            { ...inNode("broadcast", ["ack", "out2"], { destinationType: "topic" }), id: "in2", y: 200 },
+            ackNode("seen", []),
+            { id: "out1", type: "helper", z: "tab", wires: [] },
+            { id: "out2", type: "helper", z: "tab", wires: [] },
+        ];
+        await helper.load(nodeModules(), flow, processorCredentials(broker));
+        const first = nodeOutputs(helper.getNode("out1"));
+        const second = nodeOutputs(helper.getNode("out2"));
+        await waitFor(() => proxy.commands("RECEIPT", "broker").filter((frame) => frame.headers["receipt-id"].startsWith("subscribe-")).length === 2, 10000, "both subscriptions");
+
+        for (let round = 0; round < 3; round += 1) {
+            await simulator.fireRule(615, { incidentId: 2301 });
+        }
+        await waitFor(() => first.length === 3 && second.length === 3, 10000, "three messages on each subscription");
+        await waitFor(() => proxy.commands("ACK", "client").length === 6, 10000, "six ACKs");
+        assert.equal(first.length, 3);
+        assert.equal(second.length, 3);
+    });
 });

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { DeliveryTracker, ReplyError, type DeliverySettings, type DeliveryTransport } from "../../lib/delivery/tracker";
+import { DeliveryTracker, ReplyError, trackingKey, type DeliverySettings, type DeliveryTransport } from "../../lib/delivery/tracker";
 import { MessageType, type OutboundFrame } from "../../lib/messages/replies";
 
 /** A transport whose RECEIPTs the test releases by hand, recording every frame and ACK in order. */
@@ -12,6 +12,7 @@ class FakeTransport implements DeliveryTransport {
     public readonly sent: OutboundFrame[] = [];
     private pending: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
     public autoReceipt = true;
+    public refuseSends = false;
 
     public send(frame: OutboundFrame): Promise<void> {
         if (!this.connected) {
@@ -19,6 +20,9 @@ class FakeTransport implements DeliveryTransport {
         }
         this.sent.push(frame);
         this.events.push(`send ${frame.headers["correlation-id"]}`);
+        if (this.refuseSends) {
+            return Promise.reject(Object.assign(new Error("User processor is not authorized to write to: queue://acks.201.ticket"), { refused: true }));
+        }
         return new Promise<void>((resolve, reject) => {
             if (this.autoReceipt) {
                 queueMicrotask(() => {
@@ -77,6 +81,11 @@ function actionFrame(messageId: string, ackId: string, body?: string) {
     };
 }
 
+/** Tracking key of a message on the test subscription. */
+function key(messageId: string): string {
+    return trackingKey(settings.subscriptionId, messageId);
+}
+
 const completed = { messageType: MessageType.Information, message: "Done", complete: true } as const;
 
 async function settle(): Promise<void> {
@@ -97,7 +106,7 @@ describe("DeliveryTracker", () => {
         transport.autoReceipt = false;
         const tracker = new DeliveryTracker(transport);
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        const replying = tracker.reply("m1", completed);
+        const replying = tracker.reply(key("m1"), completed);
         await settle();
         assert.deepEqual(transport.events, ["send invid:m1"]);
         transport.releaseReceipts();
@@ -110,7 +119,7 @@ describe("DeliveryTracker", () => {
         const transport = new FakeTransport();
         const tracker = new DeliveryTracker(transport);
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        await tracker.reply("m1", completed);
+        await tracker.reply(key("m1"), completed);
         const frame = transport.sent[0];
         assert.equal(frame.destination, "/queue/acks.201.ticket");
         assert.equal(frame.headers["correlation-id"], "invid:m1");
@@ -125,7 +134,7 @@ describe("DeliveryTracker", () => {
         tracker.arrive(settings, actionFrame("m1", "a1"));
         const again = tracker.arrive(settings, actionFrame("m1", "a2"));
         assert.equal(again.outcome, "duplicate");
-        await tracker.reply("m1", completed);
+        await tracker.reply(key("m1"), completed);
         assert.deepEqual(transport.events.slice(-1), ["ack a2 sub-1"]);
         tracker.dispose();
     });
@@ -134,7 +143,7 @@ describe("DeliveryTracker", () => {
         const transport = new FakeTransport();
         const tracker = new DeliveryTracker(transport);
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        await tracker.reply("m1", completed);
+        await tracker.reply(key("m1"), completed);
         const back = tracker.arrive(settings, actionFrame("m1", "a9"));
         await settle();
         assert.equal(back.outcome, "finished");
@@ -147,8 +156,8 @@ describe("DeliveryTracker", () => {
     test("second completion is refused", async () => {
         const tracker = new DeliveryTracker(new FakeTransport());
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        await tracker.reply("m1", completed);
-        await assert.rejects(tracker.reply("m1", completed), (error: unknown) => {
+        await tracker.reply(key("m1"), completed);
+        await assert.rejects(tracker.reply(key("m1"), completed), (error: unknown) => {
             assert.ok(error instanceof ReplyError);
             assert.equal(error.code, "already-complete");
             return true;
@@ -160,10 +169,10 @@ describe("DeliveryTracker", () => {
         const transport = new FakeTransport();
         const tracker = new DeliveryTracker(transport);
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        await tracker.reply("m1", { messageType: MessageType.Information, message: "Working", complete: false });
-        await tracker.reply("m1", { messageType: MessageType.Information, message: "Still working", complete: false });
+        await tracker.reply(key("m1"), { messageType: MessageType.Information, message: "Working", complete: false });
+        await tracker.reply(key("m1"), { messageType: MessageType.Information, message: "Still working", complete: false });
         assert.equal(transport.events.filter((event) => event.startsWith("ack")).length, 0);
-        assert.equal(tracker.isInFlight("m1"), true);
+        assert.equal(tracker.isInFlight(key("m1")), true);
         tracker.dispose();
     });
 
@@ -226,7 +235,7 @@ describe("DeliveryTracker", () => {
         transport.autoReceipt = false;
         const tracker = new DeliveryTracker(transport, { replyTimeoutMs: 2000 });
         tracker.arrive(settings, actionFrame("m1", "a1"));
-        const replying = tracker.reply("m1", completed);
+        const replying = tracker.reply(key("m1"), completed);
         await settle();
         transport.drop();
         transport.reconnect();
@@ -245,7 +254,7 @@ describe("DeliveryTracker", () => {
         tracker.arrive(settings, actionFrame("m1", "a1"));
         transport.drop();
         transport.reconnect();
-        await tracker.reply("m1", completed);
+        await tracker.reply(key("m1"), completed);
         assert.equal(transport.events.filter((event) => event.startsWith("ack")).length, 0);
         tracker.arrive(settings, actionFrame("m1", "b1"));
         await settle();
@@ -256,7 +265,7 @@ describe("DeliveryTracker", () => {
 
     test("reply to unknown message is rejected", async () => {
         const tracker = new DeliveryTracker(new FakeTransport());
-        await assert.rejects(tracker.reply("nope", completed), /No invocation with message id nope/);
+        await assert.rejects(tracker.reply(key("nope"), completed), /No invocation for message nope/);
         tracker.dispose();
     });
 
@@ -265,7 +274,7 @@ describe("DeliveryTracker", () => {
         tracker.arrive({ ...settings, acknowledge: "on-receipt" }, actionFrame("m1", "a1"));
         await new Promise((resolve) => setTimeout(resolve, 80));
         assert.equal(tracker.count(), 0);
-        await assert.rejects(tracker.reply("m1", completed), (error: unknown) => {
+        await assert.rejects(tracker.reply(key("m1"), completed), (error: unknown) => {
             assert.ok(error instanceof ReplyError);
             assert.equal(error.code, "unknown-invocation");
             return true;
@@ -279,8 +288,35 @@ describe("DeliveryTracker", () => {
         tracker.arrive(settings, actionFrame("m1", "a1"));
         const results: Record<string, unknown> = {};
         results.self = results;
-        await assert.rejects(tracker.reply("m1", { ...completed, results }), /cannot be sent as JSON/);
+        await assert.rejects(tracker.reply(key("m1"), { ...completed, results }), /cannot be sent as JSON/);
         assert.equal(transport.sent.length, 0);
+        tracker.dispose();
+    });
+
+    test("refused final reply ACKs and fails", async () => {
+        const transport = new FakeTransport();
+        transport.refuseSends = true;
+        const tracker = new DeliveryTracker(transport);
+        tracker.arrive(settings, actionFrame("m1", "a1"));
+        await assert.rejects(tracker.reply(key("m1"), completed), (error: unknown) => {
+            assert.ok(error instanceof ReplyError);
+            assert.equal(error.code, "refused");
+            return true;
+        });
+        assert.equal(transport.sent.length, 1);
+        assert.deepEqual(transport.events.slice(-1), ["ack a1 sub-1"]);
+        assert.equal(tracker.count(), 0);
+        tracker.dispose();
+    });
+
+    test("invalid UTF-8 gets an error reply", async () => {
+        const transport = new FakeTransport();
+        const tracker = new DeliveryTracker(transport);
+        const arrival = tracker.arrive(settings, { ...actionFrame("m1", "a1"), validUtf8: false });
+        assert.equal(arrival.outcome, "invalid");
+        assert.equal(arrival.outcome === "invalid" && arrival.error.code, "invalid-encoding");
+        assert.equal(arrival.outcome === "invalid" && (await arrival.replied), true);
+        assert.deepEqual(transport.events.slice(-1), ["ack a1 sub-1"]);
         tracker.dispose();
     });
 });
