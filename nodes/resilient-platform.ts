@@ -5,6 +5,7 @@ import { ActionConsumer } from "../lib/delivery/consumer";
 import { RestClient } from "../lib/rest";
 import type { ConnectionState } from "../lib/stomp/connection";
 import type { PlatformCredentials, PlatformNode, PlatformNodeDef, TlsConfigNode } from "./common/platform-types";
+import { registerAdminRoutes } from "./common/test-connection";
 
 /** How often a failing reconnect is logged: the first failure, then every Nth attempt. */
 const LOG_EVERY_ATTEMPTS = 10;
@@ -23,6 +24,7 @@ interface PlatformSettings {
 }
 
 export = function register(RED: NodeAPI): void {
+    registerAdminRoutes(RED);
     function ResilientPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
         RED.nodes.createNode(this, config);
         const node = this;
