@@ -35,6 +35,7 @@ export = function register(RED: NodeAPI): void {
         let rest: RestClient | undefined;
         let closed = false;
         let failedAttempts = 0;
+        const closeWaiters = new Set<() => void>();
 
         // The runtime forwards this config node's status and errors to the nodes listed in `users`.
         (node as unknown as { users: Record<string, Node> }).users = users;
@@ -76,6 +77,10 @@ export = function register(RED: NodeAPI): void {
 
         node.on("close", (done: () => void) => {
             closed = true;
+            for (const wake of closeWaiters) {
+                wake();
+            }
+            closeWaiters.clear();
             const stopping: Array<Promise<unknown>> = [];
             if (consumer) {
                 stopping.push(consumer.then((current) => current.close(2000, 3000)));
@@ -163,10 +168,7 @@ export = function register(RED: NodeAPI): void {
 
         async function createConsumer(current: PlatformSettings): Promise<ActionConsumer> {
             // A numeric org needs no REST call; a name is resolved through GET /rest/session.
-            const orgId = /^\d+$/.test(current.org) ? Number(current.org) : await node.restClient().orgId();
-            if (closed) {
-                throw new Error(RED._("resilient-platform.errors.closed"));
-            }
+            const orgId = /^\d+$/.test(current.org) ? Number(current.org) : await resolveOrgId(current);
             const created = new ActionConsumer({
                 host: current.host,
                 stompPort: current.stompPort,
@@ -184,6 +186,40 @@ export = function register(RED: NodeAPI): void {
             return created;
         }
 
+        /**
+         * Resolves the org name through the REST API, retrying for ever with
+         * capped backoff: Node-RED often starts before the platform does.
+         */
+        async function resolveOrgId(current: PlatformSettings): Promise<number> {
+            const maxDelayMs = secondsToMs(config.reconnectMaxDelay, 30);
+            for (let attempt = 1; ; attempt += 1) {
+                if (closed) {
+                    throw new Error(RED._("resilient-platform.errors.closed"));
+                }
+                try {
+                    return await node.restClient().orgId();
+                } catch (error) {
+                    if (closed) {
+                        throw new Error(RED._("resilient-platform.errors.closed"));
+                    }
+                    if (attempt === 1 || attempt % LOG_EVERY_ATTEMPTS === 0) {
+                        node.warn(RED._("resilient-platform.errors.org-lookup", { org: current.org, message: (error as Error).message, attempts: String(attempt) }));
+                    }
+                    const delay = Math.min(maxDelayMs, 1000 * 2 ** Math.min(attempt - 1, 10));
+                    let wake: () => void = () => undefined;
+                    await new Promise<void>((resolve) => {
+                        const timer = setTimeout(resolve, delay);
+                        wake = () => {
+                            clearTimeout(timer);
+                            resolve();
+                        };
+                        closeWaiters.add(wake);
+                    });
+                    closeWaiters.delete(wake);
+                }
+            }
+        }
+
         function logState(current: ActionConsumer, state: ConnectionState, reason: string | undefined): void {
             const broker = current.connection.address;
             if (state === "connected") {
@@ -196,7 +232,8 @@ export = function register(RED: NodeAPI): void {
             } else if (state === "disconnected") {
                 failedAttempts += 1;
                 if (failedAttempts === 1 || failedAttempts % LOG_EVERY_ATTEMPTS === 0) {
-                    node.warn(RED._("resilient-platform.state.disconnected", { broker, reason: reason ?? "", attempts: String(failedAttempts) }));
+                    const key = /password is invalid|authentication failed/i.test(reason ?? "") ? "login-refused" : "disconnected";
+                    node.warn(RED._(`resilient-platform.state.${key}`, { broker, reason: reason ?? "", attempts: String(failedAttempts) }));
                 }
             } else if (state === "closed") {
                 node.log(RED._("resilient-platform.state.closed", { broker }));
