@@ -1,5 +1,6 @@
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import * as net from "node:net";
 
 import helper from "node-red-node-test-helper";
 
@@ -141,4 +142,49 @@ describe("faults on a real broker", () => {
         // Node-RED gives close handlers 15 s; the drain and close bounds add up to about 5 s.
         assert.ok(closeMs < 10000, `closing took ${closeMs} ms`);
     });
+
+    test("org name resolves once REST comes up", async () => {
+        const restPort = await freePort();
+        const flow = [
+            { id: "tab", type: "tab" },
+            ...platformNodes({ port: broker.stompPort, org: "Blue Team", restPort, reconnectMaxDelay: 1 }),
+            inNode("ticket", ["ack"]),
+            ackNode("resolved late", []),
+        ];
+        await helper.load([...nodeModules(), testNodes], flow, processorCredentials(broker));
+        const statuses: Array<{ fill?: string; text?: string }> = [];
+        helper.getNode("in").on("call:status", (call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0]));
+        // Let the first lookups fail against a port where nothing listens yet.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        assert.equal(statuses.some((status) => status.fill === "green"), false);
+
+        const rest = new Simulator({
+            http: { port: restPort },
+            credentials: {
+                passwords: {},
+                apiKeys: [{ keyId: broker.users.processor.login, secret: broker.users.processor.passcode, handle: 111, displayName: "processor", orgIds: [201, 202] }],
+            },
+            logger: silentLogger,
+        });
+        await rest.start();
+        try {
+            await waitFor(() => statuses.some((status) => status.fill === "green"), 15000, "the subscription after the org lookup");
+            const [invocation] = await simulator.fireRule(612, { incidentId: 2301, properties: { ticket_priority: "High" } });
+            const done = await simulator.waitForStatus(invocation.id, "Completed", 15000);
+            assert.equal(done.replies[0].text, "resolved late");
+        } finally {
+            await rest.stop();
+        }
+    });
 });
+
+async function freePort(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}

@@ -18,6 +18,8 @@ export interface PlatformOptions {
     reconnectMaxDelay?: number;
     /** Heart-beat the broker sends, in seconds. */
     heartbeat?: number;
+    /** REST port of the simulator, when the flow uses the REST API. */
+    restPort?: number;
 }
 
 /** A `resilient-platform` config node (id `platform`) and, with TLS, its `tls-config` node. */
@@ -28,7 +30,7 @@ export function platformNodes(options: PlatformOptions): Array<Record<string, un
             type: "resilient-platform",
             name: "test platform",
             host: options.tls ? "localhost" : "127.0.0.1",
-            restPort: 443,
+            restPort: options.restPort ?? 443,
             stompPort: options.port,
             org: options.org ?? "201",
             authType: "apikey",
