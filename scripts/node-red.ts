@@ -179,7 +179,8 @@ function waitForLine(
     });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a child process with SIGINT, and with SIGKILL after 20 s. */
+export async function stopChild(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) {
         return;
     }
@@ -190,7 +191,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
     clearTimeout(timer);
 }
 
-async function freePort(): Promise<number> {
+/** Returns a TCP port that is free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
     return new Promise<number>((resolve, reject) => {
         const server = net.createServer();
         server.once("error", reject);

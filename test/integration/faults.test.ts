@@ -1,10 +1,10 @@
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import * as net from "node:net";
 
 import helper from "node-red-node-test-helper";
 
 import type { Broker } from "../../scripts/broker";
+import { freePort } from "../../scripts/node-red";
 import { silentLogger } from "../../simulator/log";
 import type { Invocation } from "../../simulator/invocations";
 import { Simulator } from "../../simulator/simulator";
@@ -177,14 +177,3 @@ describe("faults on a real broker", () => {
         }
     });
 });
-
-async function freePort(): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
-        });
-    });
-}

@@ -7,11 +7,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 
+import { freePort, stopChild } from "../../scripts/node-red";
+
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 20_000;
 
 export interface InstalledNodeRed {
     url: string;
@@ -114,27 +114,5 @@ function waitForServer(child: ChildProcess, output: string[]): Promise<void> {
             START_TIMEOUT_MS,
         );
         child.on("exit", onExit);
-    });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) {
-        return;
-    }
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
-        });
     });
 }
