@@ -141,8 +141,9 @@ export class ActionConsumer extends EventEmitter<ActionConsumerEvents> {
      */
     public async unlisten(id: string, drainMs = 2000): Promise<void> {
         this.destinations.delete(id);
+        // Replies still waiting for their RECEIPT would ACK after the UNSUBSCRIBE, which the broker ignores.
         await this.tracker.drain(drainMs, id);
-        await this.connection.unsubscribe(id, drainMs);
+        this.connection.unsubscribe(id);
     }
 
     /** Sends a reply for an invocation in flight on one subscription; see `DeliveryTracker.reply`. */
