@@ -4,11 +4,12 @@ import type * as tls from "node:tls";
 import { ActionConsumer } from "../lib/delivery/consumer";
 import { RestClient } from "../lib/rest";
 import type { ConnectionState } from "../lib/stomp/connection";
-import type { PlatformCredentials, PlatformNode, PlatformNodeDef, TlsConfigNode } from "./common/platform-types";
+import { HOST_NAME, type PlatformCredentials, type PlatformNode, type PlatformNodeDef, type TlsConfigNode } from "./common/platform-types";
 import { registerAdminRoutes } from "./common/test-connection";
 
 /** How often a failing reconnect is logged: the first failure, then every Nth attempt. */
 const LOG_EVERY_ATTEMPTS = 10;
+
 
 const packageInfo = require("../../package.json") as { name: string; version: string };
 
@@ -48,6 +49,7 @@ export = function register(RED: NodeAPI): void {
         }
 
         node.describe = () => `${config.host}:${config.stompPort} org ${config.org}`;
+        node.configuredHost = () => String(config.host ?? "").trim();
         node.register = (user: Node) => {
             users[user.id] = user;
         };
@@ -102,6 +104,9 @@ export = function register(RED: NodeAPI): void {
             const host = String(config.host ?? "").trim();
             if (!host) {
                 throw new Error(RED._("resilient-platform.errors.missing-host"));
+            }
+            if (!HOST_NAME.test(host)) {
+                throw new Error(RED._("resilient-platform.errors.invalid-host", { host }));
             }
             const stompPort = parsePort(config.stompPort, 65001);
             const restPort = parsePort(config.restPort, 443);

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { open } from "node:fs/promises";
 import { STATUS_CODES } from "node:http";
 import { basename } from "node:path";
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
@@ -54,6 +55,8 @@ interface RestNodeDef extends NodeDef {
     incidentId: string;
     taskId: string;
     fileProperty: string;
+    /** `content` sends a string as the file's text; `path` reads a string as a local file path. */
+    fileSource?: "content" | "path";
     fileName: string;
     contentType: string;
     artifactType: string;
@@ -91,6 +94,12 @@ const HANDLE_FORMATS = new Set(["names", "ids", "objects"]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Maximum length of a status text, in characters. */
 const MAX_STATUS_LENGTH = 20;
+/** Upper bound of tries on conflicts: beyond it a storm of 409s would hold the msg for minutes. */
+const MAX_TRIES_LIMIT = 50;
+/** The platform's default `max_attachment_mb` is 25. */
+const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+/** Headers the HTTP client manages; a row setting them would break or redirect the request. */
+const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "expect", "upgrade", "connection", "keep-alive", "te", "trailer"]);
 
 export = function register(RED: NodeAPI): void {
     function ResilientRestNode(this: Node, config: RestNodeDef): void {
@@ -227,13 +236,16 @@ export = function register(RED: NodeAPI): void {
                 throw new Error(RED._("resilient-rest.errors.missing-path"));
             }
             const maxTries = config.maxTries === undefined || config.maxTries === "" ? 5 : Number(config.maxTries);
-            if (!Number.isInteger(maxTries) || maxTries < 1) {
+            if (!Number.isInteger(maxTries) || maxTries < 1 || maxTries > MAX_TRIES_LIMIT) {
                 throw new Error(RED._("resilient-rest.errors.invalid-max-tries", { value: String(config.maxTries) }));
             }
             const headers = (config.headers ?? []).filter((header) => String(header.name ?? "").trim() !== "");
             for (const header of headers) {
                 if (!HEADER_NAME.test(header.name.trim())) {
                     throw new Error(RED._("resilient-rest.errors.invalid-header-name", { name: header.name }));
+                }
+                if (RESERVED_HEADERS.has(header.name.trim().toLowerCase())) {
+                    throw new Error(RED._("resilient-rest.errors.reserved-header", { name: header.name }));
                 }
             }
             return {
@@ -332,13 +344,12 @@ export = function register(RED: NodeAPI): void {
             if (Buffer.isBuffer(source)) {
                 data = source;
                 defaultName = typeof msg.filename === "string" && msg.filename ? basename(msg.filename) : undefined;
-            } else if (typeof source === "string" && source !== "") {
-                try {
-                    data = await readFile(source);
-                } catch (error) {
-                    throw new Error(RED._("resilient-rest.errors.unreadable-file", { path: source, message: (error as Error).message }));
-                }
+            } else if (typeof source === "string" && source !== "" && config.fileSource === "path") {
+                data = await readRegularFile(source);
                 defaultName = basename(source);
+            } else if (typeof source === "string" && source !== "") {
+                data = Buffer.from(source, "utf8");
+                defaultName = typeof msg.filename === "string" && msg.filename ? basename(msg.filename) : undefined;
             } else {
                 throw new Error(RED._("resilient-rest.errors.invalid-file", { property }));
             }
@@ -348,6 +359,33 @@ export = function register(RED: NodeAPI): void {
             }
             const contentType = renderText(config.contentType, msg) || undefined;
             return { incidentId, taskId, fileName, contentType, data, contextToken };
+        }
+
+        /**
+         * Reads a local file for upload. Only regular files up to the platform's
+         * default attachment limit are read: a device, FIFO or huge file would
+         * hang the msg or exhaust memory.
+         */
+        async function readRegularFile(filePath: string): Promise<Buffer> {
+            let handle;
+            try {
+                // O_NONBLOCK keeps opening a FIFO from waiting for a writer.
+                handle = await open(filePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+            } catch (error) {
+                throw new Error(RED._("resilient-rest.errors.unreadable-file", { path: filePath, message: (error as Error).message }));
+            }
+            try {
+                const stats = await handle.stat();
+                if (!stats.isFile()) {
+                    throw new Error(RED._("resilient-rest.errors.not-a-file", { path: filePath }));
+                }
+                if (stats.size > MAX_ATTACHMENT_BYTES) {
+                    throw new Error(RED._("resilient-rest.errors.file-too-large", { path: filePath, size: String(stats.size), max: String(MAX_ATTACHMENT_BYTES) }));
+                }
+                return await handle.readFile();
+            } finally {
+                await handle.close();
+            }
         }
 
         function readArtifact(msg: RestMessage, contextToken: string | undefined): CreateArtifactOptions {
@@ -391,7 +429,13 @@ export = function register(RED: NodeAPI): void {
                     throw new Error(RED._("resilient-rest.errors.missing-template-value", { setting, name }));
                 }
             }
-            return Mustache.render(template, msg, {}, { escape: (value: unknown) => escape(String(value)) });
+            const rendered = Mustache.render(template, msg, {}, { escape: (value: unknown) => escape(String(value)) });
+            // A value of "." or ".." or an empty one inside a section would point the call at another object.
+            const segments = rendered.split("?")[0].split("/").slice(1);
+            if (segments.some((segment) => segment === "" || segment === "." || segment === "..") || rendered.includes("[object ")) {
+                throw new Error(RED._("resilient-rest.errors.invalid-rendered-path", { setting, path: rendered }));
+            }
+            return rendered;
         }
 
         /**
@@ -405,12 +449,15 @@ export = function register(RED: NodeAPI): void {
             if (!isPlainObject(body) || body.success !== false) {
                 return;
             }
-            const fieldFailures = Array.isArray(body.field_failures) ? (body.field_failures as RestError["fieldFailures"]) : [];
+            // The body came from the server; a server that echoes the request could put credentials in it.
+            const fieldFailures = Array.isArray(body.field_failures)
+                ? (JSON.parse(client.redact(JSON.stringify(body.field_failures))) as RestError["fieldFailures"])
+                : [];
             throw new RestError({
                 method: "PATCH",
                 path: await client.fullPath(path),
                 statusCode: response.statusCode,
-                serverMessage: typeof body.message === "string" && body.message ? body.message : undefined,
+                serverMessage: typeof body.message === "string" && body.message ? client.redact(body.message) : undefined,
                 failure: RED._("resilient-rest.errors.patch-rejected", { fields: fieldFailures.map((failure) => failure.field).join(", ") || "-" }),
                 hint: RED._("resilient-rest.errors.patch-rejected-hint"),
                 fieldFailures,

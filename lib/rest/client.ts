@@ -482,7 +482,7 @@ export class RestClient {
             path: prepared.path,
             statusCode: response.statusCode,
             serverMessage: parsed.serverMessage === undefined ? undefined : this.redact(parsed.serverMessage),
-            errorCode: parsed.errorCode,
+            errorCode: parsed.errorCode === undefined ? undefined : this.redact(parsed.errorCode),
             hint: hintForStatus(response.statusCode, this.auth.kind),
             tries,
         });
@@ -512,7 +512,7 @@ export class RestClient {
     }
 
     /** Replaces every credential the client uses with `***` in text that came from the server. */
-    private redact(text: string): string {
+    public redact(text: string): string {
         const secrets: string[] = [];
         if (this.auth.kind === "apikey") {
             secrets.push(this.auth.secret, this.basicToken ?? "");

@@ -3,7 +3,7 @@ import type { NodeAPI } from "node-red";
 import type * as tls from "node:tls";
 
 import type { ApiKeyAuth, PasswordAuth } from "../../lib/rest";
-import type { PlatformCredentials, TlsConfigNode } from "./platform-types";
+import { HOST_NAME, type PlatformCredentials, type TlsConfigNode } from "./platform-types";
 
 /** The value Node-RED's editor puts in a password field whose stored value the user did not change. */
 const UNCHANGED_PASSWORD = "__PWRD__";
@@ -79,6 +79,9 @@ export function readDialogSettings(RED: NodeAPI, values: DialogValues): DialogSe
     if (!host) {
         throw new DialogSettingsError(RED._("resilient-platform.errors.missing-host"));
     }
+    if (!HOST_NAME.test(host)) {
+        throw new DialogSettingsError(RED._("resilient-platform.errors.invalid-host", { host }));
+    }
     const restPort = parsePort(RED, values.restPort, 443);
     const stompPort = parsePort(RED, values.stompPort, 65001);
     const org = substituteEnv(values.org).trim();
@@ -86,7 +89,7 @@ export function readDialogSettings(RED: NodeAPI, values: DialogValues): DialogSe
         throw new DialogSettingsError(RED._("resilient-platform.errors.missing-org"));
     }
 
-    const stored = storedCredentials<PlatformCredentials>(RED, values.id);
+    const stored = storedCredentials<PlatformCredentials>(RED, values.id, "resilient-platform", host);
     const credentials = values.credentials ?? {};
     const passwordMode = values.authType === "password";
     const login = substituteEnv(credentialValue(credentials, stored, passwordMode ? "email" : "apiKeyId"));
@@ -139,8 +142,21 @@ function credentialValue(dialog: object, stored: object, name: string): string {
     return typeof value === "string" ? value : "";
 }
 
-function storedCredentials<T>(RED: NodeAPI, id: string | undefined): Partial<T> {
+/**
+ * Returns the stored credentials of a deployed node of the given type.
+ * Other types never qualify, so the endpoints cannot be used to send another
+ * node's password somewhere. A platform's stored secret is used only for the
+ * host it was saved for; a changed host needs the secret typed again.
+ */
+function storedCredentials<T>(RED: NodeAPI, id: string | undefined, type: string, host?: string): Partial<T> {
     if (typeof id !== "string" || id === "") {
+        return {};
+    }
+    const deployed = RED.nodes.getNode(id) as { type?: string; configuredHost?: () => string } | null;
+    if (!deployed || deployed.type !== type) {
+        return {};
+    }
+    if (host !== undefined && deployed.configuredHost?.() !== host) {
         return {};
     }
     return (RED.nodes.getCredentials(id) as Partial<T> | undefined) ?? {};
@@ -168,7 +184,7 @@ function readTlsOptions(RED: NodeAPI, values: DialogValues): tls.ConnectionOptio
         return deployed.addTLSOptions(options);
     }
 
-    const stored = storedCredentials<NonNullable<DialogTlsConfig["credentials"]>>(RED, tlsId);
+    const stored = storedCredentials<NonNullable<DialogTlsConfig["credentials"]>>(RED, tlsId, "tls-config");
     const credentials = config.credentials ?? {};
     const localFilesAllowed = (RED.settings as unknown as { tlsConfigDisableLocalFiles?: boolean }).tlsConfigDisableLocalFiles !== true;
     const paths = { cert: asText(config.cert).trim(), key: asText(config.key).trim(), ca: asText(config.ca).trim() };

@@ -36,6 +36,8 @@ export interface PlatformNode extends Node<PlatformCredentials> {
     deregister(user: Node): void;
     /** Host and org for labels and logs, e.g. `soar.example.com org 201`. */
     describe(): string;
+    /** Host as deployed, before any check; the editor endpoints compare it with the dialog's host. */
+    configuredHost(): string;
 }
 
 /** The core `tls-config` node's runtime API. */
@@ -43,3 +45,6 @@ export interface TlsConfigNode extends Node {
     valid?: boolean;
     addTLSOptions(options: tls.ConnectionOptions): tls.ConnectionOptions;
 }
+
+/** A DNS name, an IPv4 address or an IPv6 address without brackets: no scheme, port, path or user part. */
+export const HOST_NAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$/;

@@ -390,6 +390,15 @@ async function listForDeployedNode(RED: NodeAPI, id: string): Promise<Destinatio
     } catch (error) {
         throw new EndpointError(400, (error as Error).message);
     }
+    // The listing runs on the deployed node's shared connections, which the flows use too. Callers that
+    // arrive while one is running share it, so repeated clicks cannot pile requests onto a slow platform.
+    let listing = deployedListings.get(id);
+    if (!listing) {
+        listing = listDestinations(RED, client, []);
+        deployedListings.set(id, listing);
+        const forget = () => deployedListings.delete(id);
+        listing.then(forget, forget);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(
@@ -398,11 +407,14 @@ async function listForDeployedNode(RED: NodeAPI, id: string): Promise<Destinatio
         );
     });
     try {
-        return await Promise.race([listDestinations(RED, client, []), timeout]);
+        return await Promise.race([listing, timeout]);
     } finally {
         clearTimeout(timer);
     }
 }
+
+/** Destination listings running on deployed platform nodes, by node id. */
+const deployedListings = new Map<string, Promise<DestinationList>>();
 
 async function listDestinations(RED: NodeAPI, client: RestClient, secrets: string[]): Promise<DestinationList> {
     try {

@@ -199,6 +199,29 @@ describe("resilient-platform admin endpoints", () => {
         assert.equal(find(steps, "tls-rest").ok, true);
     });
 
+    test("other node types lend no stored secret", async () => {
+        const { steps } = await runTest(
+            dialog({ id: "deployed-tls", credentials: { apiKeyId: broker.users.processor.login, apiKeySecret: "__PWRD__" } }),
+        );
+        assert.equal(steps.length, 1);
+        assert.equal(steps[0].name, "settings");
+        assert.match(steps[0].message, /API key id or secret is missing/);
+    });
+
+    test("changed host needs the secret again", async () => {
+        const { steps } = await runTest(
+            dialog({ id: "deployed-platform", host: "127.0.0.1", credentials: { apiKeyId: broker.users.processor.login, apiKeySecret: "__PWRD__" } }),
+        );
+        assert.equal(steps[0].name, "settings");
+        assert.match(steps[0].message, /API key id or secret is missing/);
+    });
+
+    test("host with a port is rejected", async () => {
+        const { steps } = await runTest(dialog({ host: "127.0.0.1:443" }));
+        assert.equal(steps[0].name, "settings");
+        assert.match(steps[0].message, /Invalid host "127\.0\.0\.1:443"/);
+    });
+
     test("missing host is a settings step", async () => {
         const { steps } = await runTest(dialog({ host: " " }));
         assert.equal(steps.length, 1);

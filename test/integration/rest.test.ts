@@ -506,7 +506,7 @@ describe("resilient-rest against the simulator", () => {
         const file = path.join(dir, "gateway.log");
         fs.writeFileSync(file, "02:14 login burst\n02:15 login burst\n");
         try {
-            await loadFlow({ port }, { operation: "attachment", incidentId: "{{incidentId}}" });
+            await loadFlow({ port }, { operation: "attachment", fileSource: "path", incidentId: "{{incidentId}}" });
 
             const { msg, error } = await send({ payload: file, incidentId: 2303, resilient: { contextToken: simulator.tokens.issue(1, []) } });
 
@@ -520,12 +520,51 @@ describe("resilient-rest against the simulator", () => {
 
     test("missing file fails with its path", async () => {
         ({ simulator, port } = await startSimulator());
-        await loadFlow({ port }, { operation: "attachment", fileProperty: "file" });
+        await loadFlow({ port }, { operation: "attachment", fileSource: "path", fileProperty: "file" });
 
         const { error } = await send(incidentMsg(simulator, 2303, { file: "/nonexistent/resilient-rest/evidence.txt" }));
 
         assert.equal(error?.message, "Error: resilient-rest.errors.unreadable-file");
         assert.equal(simulator.state.attachments.get(2303), undefined);
+    });
+
+    test("dot segment in path is refused", async () => {
+        ({ simulator, port } = await startSimulator());
+        await loadFlow({ port }, { operation: "request", method: "DELETE", path: "/incidents/2303/artifacts/{{segment}}" });
+
+        const { error } = await send(incidentMsg(simulator, 2303, { segment: ".." }));
+
+        assert.equal(error?.message, "Error: resilient-rest.errors.invalid-rendered-path");
+        assert.ok(simulator.state.incidents.get(2303));
+    });
+
+    test("reserved header row is refused", async () => {
+        ({ simulator, port } = await startSimulator());
+        await loadFlow({ port }, { operation: "request", method: "GET", path: "/incidents/2303", headers: [{ name: "Host", value: "elsewhere.example" }] });
+
+        const { error } = await send(incidentMsg(simulator, 2303));
+
+        assert.equal(error?.message, "Error: resilient-rest.errors.reserved-header");
+    });
+
+    test("device path is not read", async () => {
+        ({ simulator, port } = await startSimulator());
+        await loadFlow({ port }, { operation: "attachment", fileSource: "path", fileProperty: "file" });
+
+        const { error } = await send(incidentMsg(simulator, 2303, { file: "/dev/zero" }));
+
+        assert.equal(error?.message, "Error: resilient-rest.errors.not-a-file");
+        assert.equal(simulator.state.attachments.get(2303), undefined);
+    });
+
+    test("string is content by default", async () => {
+        ({ simulator, port } = await startSimulator());
+        await loadFlow({ port }, { operation: "attachment", fileName: "note.txt", fileProperty: "file" });
+
+        const { error } = await send(incidentMsg(simulator, 2303, { file: "/etc/hostname" }));
+
+        assert.equal(error, undefined);
+        assert.equal(simulator.state.attachments.get(2303)?.at(-1)?.size, Buffer.byteLength("/etc/hostname"));
     });
 
     test("artifact is created and returned as a list", async () => {
