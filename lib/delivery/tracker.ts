@@ -459,7 +459,7 @@ export class DeliveryTracker {
         this.acknowledgeFinished(entry);
     }
 
-    /** ACKs and forgets a message whose final reply the broker refused, as IBM's framework ACKs failed work. */
+    /** ACKs and drops a message whose final reply the broker refused, as IBM's framework ACKs failed work. */
     private abandonRefused(entry: InFlight): void {
         if (!entry.acked && entry.ackGeneration === this.transport.generation) {
             this.transport.ack(entry.ackId, entry.settings.subscriptionId);
