@@ -111,9 +111,13 @@ export function demoFlows(broker: BrokerDescription, nodeRedPort: number, option
  * 127.0.0.1 with the broker's server certificate (CN localhost, signed by
  * the broker's test CA). It accepts the broker's `processor` user as an API
  * key of org 201, so one login works for STOMP and REST as on the platform,
- * and it keeps its built-in logins.
+ * and it keeps its built-in logins; `extraApiKeys` adds more.
  */
-export async function startExampleSimulator(broker: BrokerDescription, logger: SimulatorLogger): Promise<Simulator> {
+export async function startExampleSimulator(
+    broker: BrokerDescription,
+    logger: SimulatorLogger,
+    extraApiKeys: Array<(typeof DEFAULT_CREDENTIALS.apiKeys)[number]> = [],
+): Promise<Simulator> {
     // scripts/broker.ts writes the server certificate and key beside the CA file.
     const tlsDir = path.dirname(broker.caFile);
     const processor = broker.users.processor;
@@ -130,6 +134,7 @@ export async function startExampleSimulator(broker: BrokerDescription, logger: S
             apiKeys: [
                 ...DEFAULT_CREDENTIALS.apiKeys,
                 { keyId: processor.login, secret: processor.passcode, handle: PROCESSOR_KEY_HANDLE, displayName: "Node-RED processor", orgIds: [201] },
+                ...extraApiKeys,
             ],
         },
         logger,
