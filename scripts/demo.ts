@@ -110,8 +110,8 @@ export function demoFlows(broker: BrokerDescription, nodeRedPort: number, option
  * Starts a simulator for the examples. Its REST API serves HTTPS on
  * 127.0.0.1 with the broker's server certificate (CN localhost, signed by
  * the broker's test CA). It accepts the broker's `processor` user as an API
- * key of org 201, so one login works for STOMP and REST as on the platform,
- * and it keeps its built-in logins; `extraApiKeys` adds more.
+ * key of org 201, so one login works for STOMP and REST as on the platform.
+ * It keeps its built-in logins, and `extraApiKeys` adds more.
  */
 export async function startExampleSimulator(
     broker: BrokerDescription,

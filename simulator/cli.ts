@@ -245,7 +245,7 @@ async function callApi(baseUrl: string, path: string, body?: unknown): Promise<u
     }
     const answer = (await response.json()) as { error?: string };
     if (!response.ok) {
-        throw new Error(`The simulator returned HTTP ${response.status}: ${answer.error ?? JSON.stringify(answer)}`);
+        throw new Error(`The simulator responded with HTTP ${response.status}: ${answer.error ?? JSON.stringify(answer)}`);
     }
     return answer;
 }

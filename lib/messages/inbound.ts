@@ -93,8 +93,8 @@ export function classifyMessage(headers: FrameHeaders, body: unknown): MessageKi
 
 /**
  * Parses and checks one MESSAGE frame. Throws `InvalidMessageError` naming the
- * missing header or the invalid part of the body. `validUtf8: false` says the
- * body bytes were not valid UTF-8 before decoding.
+ * missing header or the invalid part of the body. `validUtf8: false` marks a
+ * body whose bytes were not valid UTF-8 before decoding.
  */
 export function parseMessage(headers: FrameHeaders, body: string, options: { validUtf8?: boolean } = {}): ParsedInvocation | ParsedControl {
     if (options.validUtf8 === false) {

@@ -82,7 +82,7 @@ export async function uploadAttachment(client: RestClient, options: UploadAttach
 
 /**
  * Creates an artifact with `POST /incidents/<id>/artifacts`. Returns the
- * platform's answer, an array holding the new artifact and any artifacts
+ * platform's response, an array holding the new artifact and any artifacts
  * the platform derived from it.
  */
 export async function createArtifact(client: RestClient, options: CreateArtifactOptions): Promise<ArtifactInfo[]> {

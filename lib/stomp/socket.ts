@@ -10,7 +10,7 @@ const enum ReadyState {
     Closed = 3,
 }
 
-/** Where and how to open the raw STOMP connection. */
+/** Address and transport settings of the raw STOMP connection. */
 export interface SocketOptions {
     host: string;
     port: number;
@@ -84,7 +84,7 @@ export class StompSocket implements IStompSocket {
         return this.state;
     }
 
-    /** Whether the peer's certificate was verified; always false over plain TCP. */
+    /** Returns true when the peer's certificate was verified, and false over plain TCP. */
     public get authorized(): boolean {
         return this.socket instanceof tls.TLSSocket && this.socket.authorized;
     }

@@ -352,8 +352,8 @@ describe("editor in Chromium", { timeout: 180_000 }, () => {
             const done = await simulator.waitForStatus(invocation.id, "Completed", STEP_TIMEOUT_MS);
             assert.match(done.replies.map((reply) => reply.text).join(" | "), new RegExp(`Reviewed incident ${EXAMPLE_INCIDENT} `));
         });
-        // NOTE: Monaco raises "Model is disposed!" when a dialog whose code editor is still loading closes
-        // within milliseconds, as step 07 does with the example's rest nodes; no person closes a dialog that fast.
+        // NOTE: Monaco raises "Model is disposed!" when a dialog closes while its code editor is still loading.
+        // Step 07 closes the example's rest-node dialogs within milliseconds, which no person does.
         assert.deepEqual(
             pageErrors.filter((message) => !message.startsWith("Model is disposed!")),
             [],

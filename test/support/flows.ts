@@ -22,7 +22,7 @@ export interface PlatformOptions {
     restPort?: number;
 }
 
-/** A `resilient-platform` config node (id `platform`) and, with TLS, its `tls-config` node. */
+/** Builds a `resilient-platform` config node (id `platform`) and, with TLS, its `tls-config` node. */
 export function platformNodes(options: PlatformOptions): Array<Record<string, unknown>> {
     const nodes: Array<Record<string, unknown>> = [
         {
@@ -61,7 +61,7 @@ export function processorCredentials(broker: BrokerDescription, user: "processor
     };
 }
 
-/** A `resilient-in` node (id `in`) wired to the given nodes. */
+/** Builds a `resilient-in` node (id `in`) wired to the given nodes. */
 export function inNode(destination: string, wires: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
         id: "in",
@@ -80,7 +80,7 @@ export function inNode(destination: string, wires: string[], extra: Record<strin
     };
 }
 
-/** A `resilient-ack` node (id `ack`) that completes with a template. */
+/** Builds a `resilient-ack` node (id `ack`) that completes with a template. */
 export function ackNode(template: string, wires: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
         id: "ack",

@@ -136,7 +136,6 @@ class FrameReader {
 
 /** Undoes STOMP 1.2 header escaping (`\c` for a colon, and so on). */
 function unescapeHeader(value: string): string {
-    return value.replace(/\\([cnr\\])/g, (_match, code: string) =>
-        code === "c" ? ":" : code === "n" ? "\n" : code === "r" ? "\r" : "\\",
-    );
+    const decoded: Record<string, string> = { c: ":", n: "\n", r: "\r", "\\": "\\" };
+    return value.replace(/\\([cnr\\])/g, (_match, code: string) => decoded[code]);
 }
